@@ -91,3 +91,228 @@ def summary(variant: str, as_json: bool):
     total_bytes = sum(r["bytes"] for r in doc["layers"])
     table.add_row("total", "", "", "", f"{doc['madds']:,}", f"{doc['params']:,}", f"{total_bytes:,}", style="bold")
     console().print(table)
+
+
+@main.command()
+@click.argument("variant")
+@click.option("--format", "fmt", default="onnx", show_default=True,
+              help="onnx | tflite | tflite-int8 | tflite-int8-fhs (int8 with h-swish kept in float).")
+@click.option("-o", "--out-dir", type=click.Path(file_okay=False), help="Also copy the file here.")
+@click.option("--rebuild", is_flag=True, help="Export again even if the cache has it.")
+def export(variant: str, fmt: str, out_dir: str | None, rebuild: bool):
+    """Export VARIANT, check it against torch, and cache it (a second export is a cache hit)."""
+    import shutil
+    from pathlib import Path
+
+    from .artifacts import get_artifact
+
+    art = get_artifact(variant, fmt, rebuild=rebuild)
+    path = art.path
+    if out_dir:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        path = Path(shutil.copy2(art.path, Path(out_dir) / art.path.name))
+    check = art.check
+    line = f"max abs error vs torch {check['max_abs_err']:.3g} (logits up to {check['logit_scale']:.3g})"
+    if "top1_agreement" in check:
+        line += f", top-1 agreement {check['top1_agreement']:.0%} on {check['inputs']} random inputs"
+    click.echo(f"{'cached' if art.cached else 'exported'} {art.variant} as {fmt}: {path}")
+    click.echo(f"  sha256 {art.sha256}; {line}")
+
+
+def _split(values: str) -> list[str]:
+    return [v.strip() for v in values.split(",") if v.strip()]
+
+
+def _protocol_options(f):
+    for opt in reversed([
+        click.option("--runs", default=50, show_default=True, help="Minimum number of timed runs."),
+        click.option("--min-secs", default=1.0, show_default=True, help="Minimum seconds of timed runs."),
+        click.option("--warmup-runs", default=10, show_default=True, help="Minimum warm-up runs."),
+        click.option("--warmup-secs", default=0.5, show_default=True, help="Minimum warm-up seconds."),
+        click.option("--max-secs", default=60.0, show_default=True, help="Stop timing after this long."),
+        click.option("--profile-runs", default=20, show_default=True, help="Profiled runs for per-layer times."),
+        click.option("--threads", default=1, show_default=True, help="Runtime threads (the paper: 1)."),
+        click.option("--core", type=int, help="Core to pin (default: the device profile's; local: the last)."),
+        click.option("--no-xnnpack", is_flag=True, help="LiteRT: TFLite's builtin kernels instead of XNNPACK."),
+        click.option("--ort-opt-level", default="all", show_default=True,
+                     help="ONNX Runtime graph optimisation: disable | basic | extended | all."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _protocol(kw: dict):
+    from .measure import Protocol
+
+    if kw["threads"] < 1:
+        raise UserError("--threads must be >= 1")
+    return Protocol(kw["runs"], kw["min_secs"], kw["warmup_runs"], kw["warmup_secs"], kw["max_secs"],
+                    kw["profile_runs"]).validate()
+
+
+def _results_table(doc: dict, title: str):
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("variant", "runtime", "format", "median ms", "95% CI", "n", "MAdds (M)", "GMAC/s",
+                "layers sum / e2e", "note"):
+        table.add_column(col, justify="left" if col in ("variant", "runtime", "format", "note") else "right")
+    for r in doc["results"]:
+        if r.get("status") == "error":
+            table.add_row(r["variant"], r["runtime"], r["format"], "-", "-", "-", "-", "-", "-",
+                          f"[red]failed: {r['error']}")
+            continue
+        lat = r["latency_ms"]
+        gmacs = f"{r['madds'] / lat['median'] / 1e6:.2f}" if r.get("madds") else "n/a"
+        ratio = f"{r['per_layer_sum_ms'] / lat['median']:.2f}" if r.get("per_layer_sum_ms") else "not profiled"
+        note = "; ".join(x for x in ([("noisy: " + r["noisy_reason"]) if r["noisy"] else ""]
+                                     + (["resumed from store"] if r.get("resumed") else [])) if x)
+        table.add_row(r["variant"], r["runtime"], r["format"], f"{lat['median']:.3f}",
+                      f"{lat['ci95'][0]:.3f}-{lat['ci95'][1]:.3f}", str(r["n"]),
+                      f"{r['madds'] / 1e6:.1f}" if r.get("madds") else "n/a", gmacs, ratio, note)
+    return table
+
+
+def _describe(device: dict, protocol, threads: int) -> str:
+    where = device.get("cpu_model") or device.get("model") or device["name"]
+    return (f"{device['name']} ({where}), core {device.get('core')}, {threads} thread(s); "
+            f">= {protocol.runs} runs and >= {protocol.min_secs:g} s after >= {protocol.warmup_runs} warm-up runs")
+
+
+@main.command()
+@click.option("--device", default="local", show_default=True, help="A profile in devices/.")
+@click.option("--models", default="mobilenet_v3_large,mobilenet_v3_small", show_default=True,
+              help="Comma-separated variants.")
+@click.option("--runtimes", default="litert,onnxruntime", show_default=True,
+              help="Comma-separated: litert, onnxruntime, torch.")
+@click.option("--precision", default="fp32", show_default=True,
+              help="Comma-separated: fp32, int8, int8-fhs (int8 with float h-swish); int8 runs on litert only.")
+@_protocol_options
+@click.option("--per-layer/--no-per-layer", default=True, show_default=True, help="Profile per-layer times too.")
+@click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False),
+              help="The results store (SQLite).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the results JSON here.")
+@click.option("--out-dir", default="reports", show_default=True, type=click.Path(file_okay=False),
+              help="Where the results JSON and per-layer CSV go.")
+@click.option("--resume", is_flag=True, help="Skip what the store already has for the same settings.")
+def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, resume, **kw):
+    """Measure latency (and per-layer times) of models x runtimes on a device."""
+    import time
+    from pathlib import Path
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .devices import load_device
+    from .runner import Settings, plan_grid, public, run_grid, write_reports
+    from .store import Store
+    from .targets import open_target
+    from .ui import console
+
+    protocol = _protocol(kw)
+    profile = load_device(device)
+    cells = plan_grid(_split(models), _split(runtimes), _split(precision))
+    if not cells:
+        raise UserError("nothing to measure: --models, --runtimes and --precision leave an empty grid")
+    settings = Settings(threads=kw["threads"], xnnpack=not kw["no_xnnpack"], ort_opt_level=kw["ort_opt_level"],
+                        per_layer=per_layer)
+    with Store(db) as store:
+        target = open_target(profile, core=kw["core"])
+        out = console()
+        done: list[dict] = []
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=out, transient=True) as progress:
+            task = progress.add_task("starting", total=len(cells))
+
+            def on_event(kind, cell, result):
+                what = {"export": "exporting", "measure": "measuring", "skipped": "in store:",
+                        "done": "measured", "error": "failed"}[kind]
+                progress.update(task, description=f"{what} {cell.variant} on {cell.runtime} ({cell.format})")
+                if result is not None:
+                    done.append(result)
+                    progress.advance(task)
+
+            try:
+                results = run_grid(cells, target, protocol, settings, store, resume=resume, on_event=on_event)
+            except KeyboardInterrupt:
+                progress.stop()
+                click.echo(f"interrupted: {sum(1 for r in done if r.get('status') != 'error')} finished "
+                           f"measurement(s) are in {db}; run again with --resume to continue", err=True)
+                sys.exit(130)
+        doc = {"device": target.describe(), "protocol": protocol.as_dict(),
+               "results": [public(r) for r in results]}
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        json_path, csv_path = write_reports(doc, Path(out_dir), stamp)
+        if json_out:
+            Path(json_out).write_text(json.dumps(doc, indent=2))
+        out.print(_results_table(doc, _describe(doc["device"], protocol, settings.threads)))
+        out.print(f"stored in {db}; results {json_path}; per-layer {csv_path}")
+        failed = [r for r in results if r.get("status") == "error"]
+        if failed:
+            click.echo(f"error: {len(failed)} measurement(s) failed: {failed[0]['error']}", err=True)
+            sys.exit(1)
+
+
+@main.command()
+@click.argument("model")
+@click.option("--runtime", default=None, help="litert | onnxruntime | torch (default: by the file type; "
+                                              "litert for a variant).")
+@click.option("--device", default="local", show_default=True, help="A profile in devices/.")
+@_protocol_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the run JSON's shape) instead of tables.")
+def profile(model, runtime, device, as_json, **kw):
+    """Per-layer table of one model: a VARIANT, or a .onnx / .tflite file (also one made by other tools)."""
+    from pathlib import Path
+
+    from .arch import resolve
+    from .artifacts import foreign_artifact, get_artifact, input_shape, sha256_file
+    from .devices import load_device
+    from .runner import Cell, Settings, public, result_of
+    from .runtimes import DEFAULT_FORMAT, get_runtime
+    from .targets import open_target
+    from .ui import console
+
+    protocol = _protocol(kw)
+    path = Path(model)
+    if path.suffix in (".onnx", ".tflite") or path.exists():
+        fmt, shape = foreign_artifact(path)
+        runtime = runtime or {"onnx": "onnxruntime", "tflite": "litert"}[fmt]
+        if DEFAULT_FORMAT.get(runtime) != fmt:
+            raise UserError(f"runtime {runtime!r} cannot run a .{fmt} file; use "
+                            f"{'onnxruntime' if fmt == 'onnx' else 'litert'}")
+        cell, net, artifact, sha = Cell(path.name, runtime, fmt), None, path.resolve(), sha256_file(path)
+    else:
+        runtime = runtime or "litert"
+        get_runtime(runtime)
+        net = resolve(model)
+        cell = Cell(str(net.variant), runtime, DEFAULT_FORMAT[runtime])
+        artifact, sha = None, None
+        if cell.format != "torch":
+            art = get_artifact(net.variant, cell.format)
+            artifact, sha = art.path, art.sha256
+        shape = input_shape(net.res)
+    target = open_target(load_device(device), core=kw["core"])
+    job = {"variant": cell.variant, "runtime": runtime, "format": cell.format, "artifact": str(artifact) if artifact else None,
+           "input_shape": shape, "threads": kw["threads"],
+           "options": {"xnnpack": not kw["no_xnnpack"], "ort_opt_level": kw["ort_opt_level"]} if runtime != "torch" else {},
+           "protocol": protocol.as_dict(), "per_layer": True}
+    measured = target.measure(job)
+    settings = {"threads": kw["threads"], "core": target.core, "format": cell.format, "protocol": protocol.as_dict()}
+    result = result_of(measured, variant=cell.variant, runtime=runtime, fmt=cell.format, device=target.name,
+                       core=target.core, settings=settings, net=net, artifact_sha256=sha)
+    doc = {"device": target.describe(), "protocol": protocol.as_dict(), "results": [public(result)]}
+    if as_json:
+        return _print_json(doc)
+    from rich.table import Table
+
+    out = console()
+    out.print(_results_table(doc, _describe(doc["device"], protocol, kw["threads"])))
+    e2e = result["latency_ms"]["median"]
+    table = Table(title=f"{cell.variant} per layer on {runtime} ({cell.format}), mean of "
+                        f"{protocol.profile_runs} profiled runs; end-to-end median {e2e:.3f} ms")
+    for col in ("layer", "op", "ms", "% of e2e"):
+        table.add_column(col, justify="right" if col in ("ms", "% of e2e") else "left")
+    for row in result["per_layer"]:
+        table.add_row(row["name"], row["op"], f"{row['ms']:.4f}", f"{100 * row['ms'] / e2e:.1f}")
+    total = result["per_layer_sum_ms"] or 0.0
+    table.add_row("sum of layers", "", f"{total:.4f}", f"{100 * total / e2e:.1f}", style="bold")
+    out.print(table)

@@ -1,0 +1,101 @@
+"""The timing protocol and its statistics.
+
+benchmark_model's semantics: warm up until both --warmup-runs and --warmup-secs are met, then time
+runs until both --runs and --min-secs are met (never past --max-secs). Each sample is one call of
+the runtime's run(), timed with perf_counter_ns and nothing else inside the timed region.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+# A run is "noisy" past these; the thresholds are what a quiet pinned core stays well under.
+SPREAD_LIMIT = 0.25     # (p90 - p10) / median
+DRIFT_LIMIT = 0.05      # |median of 2nd half - median of 1st half| / median
+
+
+@dataclass(frozen=True)
+class Protocol:
+    runs: int = 50
+    min_secs: float = 1.0
+    warmup_runs: int = 10
+    warmup_secs: float = 0.5
+    max_secs: float = 60.0
+    profile_runs: int = 20
+
+    def validate(self) -> "Protocol":
+        from .errors import UserError
+
+        for name in ("runs", "warmup_runs", "profile_runs"):
+            if getattr(self, name) < (1 if name == "runs" else 0):
+                raise UserError(f"--{name.replace('_', '-')} must be >= {1 if name == 'runs' else 0}")
+        for name in ("min_secs", "warmup_secs", "max_secs"):
+            if getattr(self, name) < 0:
+                raise UserError(f"--{name.replace('_', '-')} must be >= 0")
+        return self
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _loop(run: Callable[[], None], min_count: int, min_secs: float, max_secs: float) -> list[float]:
+    samples: list[float] = []
+    clock = time.perf_counter_ns
+    start = clock()
+    limit_ns, max_ns = min_secs * 1e9, max_secs * 1e9
+    while True:
+        elapsed = clock() - start
+        if (len(samples) >= min_count and elapsed >= limit_ns) or (elapsed >= max_ns and samples):
+            return samples
+        t0 = clock()
+        run()
+        samples.append((clock() - t0) / 1e6)
+
+
+def time_runs(run: Callable[[], None], protocol: Protocol) -> list[float]:
+    """Warm-up, then the timed samples in milliseconds."""
+    if protocol.warmup_runs or protocol.warmup_secs:
+        _loop(run, protocol.warmup_runs, protocol.warmup_secs, protocol.max_secs)
+    return _loop(run, protocol.runs, protocol.min_secs, protocol.max_secs)
+
+
+def _percentile(sorted_x: list[float], q: float) -> float:
+    pos = (len(sorted_x) - 1) * q
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return sorted_x[lo] + (sorted_x[hi] - sorted_x[lo]) * (pos - lo)
+
+
+def _median(x: list[float]) -> float:
+    return _percentile(sorted(x), 0.5)
+
+
+def median_ci95(sorted_x: list[float]) -> tuple[float, float]:
+    """Distribution-free 95% interval of the median: the order statistics at n/2 -+ 1.96 sqrt(n)/2."""
+    n = len(sorted_x)
+    half = 1.96 * math.sqrt(n) / 2
+    lo = max(0, math.floor(n / 2 - half) - 1)
+    hi = min(n - 1, math.ceil(n / 2 + half))
+    return sorted_x[lo], sorted_x[hi]
+
+
+def statistics(samples: list[float]) -> dict:
+    """median, mean, std, p10, p90, ci95, n, noisy, noisy_reason: the `latency_ms` of the JSON."""
+    if not samples:
+        raise ValueError("no samples")
+    s = sorted(samples)
+    n = len(s)
+    mean = sum(s) / n
+    std = math.sqrt(sum((x - mean) ** 2 for x in s) / (n - 1)) if n > 1 else 0.0
+    median = _percentile(s, 0.5)
+    p10, p90 = _percentile(s, 0.1), _percentile(s, 0.9)
+    reasons = []
+    if median > 0 and (p90 - p10) / median > SPREAD_LIMIT:
+        reasons.append(f"high spread: p90-p10 is {100 * (p90 - p10) / median:.0f}% of the median")
+    if n >= 10 and median > 0:
+        drift = (_median(samples[n // 2:]) - _median(samples[: n // 2])) / median
+        if abs(drift) > DRIFT_LIMIT:
+            reasons.append(f"drift: the second half's median is {100 * drift:+.0f}% off the first's")
+    return {"median": median, "mean": mean, "std": std, "p10": p10, "p90": p90,
+            "ci95": list(median_ci95(s)), "n": n, "noisy": bool(reasons), "noisy_reason": "; ".join(reasons) or None}

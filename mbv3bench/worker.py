@@ -1,0 +1,51 @@
+"""One measurement, in a fresh process pinned to one core: `python -m mbv3bench.worker < job.json`.
+
+It pins itself before importing any runtime, so every thread a runtime starts inherits the mask.
+stdout carries one JSON document: the timed samples and the per-op profile. Profiled runs happen
+after the timed ones, in a separate session, so the profiler never touches the headline number.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def _measure(job: dict) -> dict:
+    from .artifacts import input_array
+    from .measure import Protocol, time_runs
+    from .runtimes import get_runtime
+
+    runtime = get_runtime(job["runtime"], **job["options"])
+    if job["format"] == "torch":
+        from .build import build
+        artifact = build(job["variant"])
+    else:
+        artifact = job["artifact"]
+    x = input_array(job["input_shape"])
+    protocol = Protocol(**job["protocol"])
+    session = runtime.load(artifact, job["threads"])
+    runtime.bind_input(session, x)
+    samples = time_runs(lambda: runtime.run(session), protocol)
+    del session
+    ops = []
+    if job["per_layer"] and protocol.profile_runs:
+        ops = [[o.layer, o.node, o.op, o.ms] for o in
+               runtime.profile(artifact, job["threads"], x, protocol.profile_runs)]
+    return {"samples_ms": samples, "ops": ops}
+
+
+def main() -> None:
+    job = json.loads(sys.stdin.read())
+    if job.get("core") is not None:
+        os.sched_setaffinity(0, {job["core"]})
+    try:
+        result = _measure(job)
+    except Exception as e:  # the parent turns this into one line and keeps the grid going
+        print(f"{type(e).__name__}: {e}".splitlines()[0], file=sys.stderr)
+        sys.exit(3)
+    json.dump(result, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
