@@ -12,10 +12,15 @@ from .spec import Variant
 
 
 class NaiveHardSwish(nn.Module):
-    """x * relu6(x + 3) / 6 from elementary ops: what a runtime without a fused h-swish executes."""
+    """x * relu6(x + 3) / 6 from elementary ops: what a runtime without a fused h-swish executes.
+
+    Written as (x / 6) * relu6(x + 3) because TFLite's converter pattern-matches the textbook
+    x * relu6(x + 3) / 6 (and clamp forms) back into one HARD_SWISH op; this order stays
+    MUL, ADD+RELU6, MUL in TFLite and Mul, Add, Clip, Mul in ONNX.
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * nn.functional.relu6(x + 3.0) / 6.0
+        return (x * (1.0 / 6.0)) * nn.functional.relu6(x + 3.0)
 
 
 def _activation(name: str | None, hswish: str) -> nn.Module:

@@ -14,6 +14,7 @@ from typing import Callable
 # A run is "noisy" past these; the thresholds are what a quiet pinned core stays well under.
 SPREAD_LIMIT = 0.25     # (p90 - p10) / median
 DRIFT_LIMIT = 0.05      # |median of 2nd half - median of 1st half| / median
+CV_LIMIT = 0.10         # std / mean, where only a summary is known (the spread limit for a normal shape)
 
 
 @dataclass(frozen=True)
@@ -99,3 +100,14 @@ def statistics(samples: list[float]) -> dict:
             reasons.append(f"drift: the second half's median is {100 * drift:+.0f}% off the first's")
     return {"median": median, "mean": mean, "std": std, "p10": p10, "p90": p90,
             "ci95": list(median_ci95(s)), "n": n, "noisy": bool(reasons), "noisy_reason": "; ".join(reasons) or None}
+
+
+def summary_statistics(*, mean: float, n: int | None, std: float | None = None, median: float | None = None,
+                       p10: float | None = None, p90: float | None = None) -> dict:
+    """The same document for a run known only by its summary (benchmark_model prints count, avg,
+    std, and in newer versions a median, but no samples): what it lacks stays None, never guessed."""
+    reasons = []
+    if std is not None and mean > 0 and std / mean > CV_LIMIT:
+        reasons.append(f"high spread: std is {100 * std / mean:.0f}% of the mean")
+    return {"median": median, "mean": mean, "std": std, "p10": p10, "p90": p90, "ci95": [None, None], "n": n,
+            "noisy": bool(reasons), "noisy_reason": "; ".join(reasons) or None}

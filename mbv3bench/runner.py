@@ -12,7 +12,7 @@ from .arch import Network, resolve
 from .artifacts import exporter_versions, get_artifact, input_shape
 from .cost import summary
 from .errors import UserError
-from .measure import Protocol, statistics
+from .measure import Protocol, statistics, summary_statistics
 from .runtimes import DEFAULT_FORMAT, RUNTIMES
 from .runtimes.base import OpTime
 from .spec import parse_variant
@@ -78,7 +78,8 @@ def layer_rows(ops: list[OpTime], net: Network | None) -> list[dict]:
 def result_of(measured: dict, *, variant: str, runtime: str, fmt: str, device: str, core: int | None,
               settings: dict, net: Network | None, artifact_sha256: str | None) -> dict:
     """One entry of the run JSON's `results`."""
-    stats = statistics(measured["samples_ms"])
+    stats = (statistics(measured["samples_ms"]) if measured.get("samples_ms")
+             else summary_statistics(**measured["summary"]))
     rows = layer_rows([OpTime(*o) for o in measured["ops"]], net)
     cost = summary(net) if net is not None else {}
     return {
@@ -89,7 +90,7 @@ def result_of(measured: dict, *, variant: str, runtime: str, fmt: str, device: s
         "per_layer": rows, "per_layer_sum_ms": sum(r["ms"] for r in rows) if rows else None,
         "madds": cost.get("madds"), "params": cost.get("params"),
         "settings": settings, "artifact_sha256": artifact_sha256,
-        "device_state": measured.get("device_state", {}), "samples_ms": measured["samples_ms"],
+        "device_state": measured.get("device_state", {}), "samples_ms": measured.get("samples_ms", []),
     }
 
 

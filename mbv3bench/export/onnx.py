@@ -1,0 +1,60 @@
+"""torch module -> ONNX file whose node names carry the paper's layer names."""
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+
+# 17: HardSwish (opset 14+) exported as one node, and supported by every ONNX Runtime we target.
+OPSET = 17
+
+
+def export_onnx(module: torch.nn.Module, res: int, path: Path) -> Path:
+    """Export `module` (switched to eval mode) for a (1, 3, res, res) input; BatchNorm folded into
+    the convolutions by the exporter. Raises RuntimeError if a BatchNormalization node survives."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    module.eval()
+    with warnings.catch_warnings():
+        # The legacy exporter is deprecated, but only it names nodes by module path (/bneck3/...).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            module,
+            (torch.zeros(1, 3, res, res),),
+            str(path),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=["input"],
+            output_names=["logits"],
+            do_constant_folding=True,
+            training=torch.onnx.TrainingMode.EVAL,
+        )
+    unfolded = [n.name for n in onnx.load(str(path)).graph.node if n.op_type == "BatchNormalization"]
+    if unfolded:
+        raise RuntimeError(f"BatchNorm not folded into convs in {path}: {unfolded}")
+    return path
+
+
+def node_layer(name: str, *, module_paths: bool) -> str | None:
+    """The layer a node name belongs to.
+
+    - Files whose node names carry module paths (the legacy torch exporter: any name starts with
+      `/`): the first path component (`/bneck3/block/conv/Conv` -> `bneck3`). Nodes outside every
+      module (`/Add` at the root, the exporter's own `Identity_30`) belong to no layer -> None.
+    - Files from other tools: the first component of a `/`- or `.`-separated name
+      (`features.3.conv` -> `features`), else the whole name; an empty name -> None.
+    """
+    if module_paths:
+        parts = name.split("/")
+        return parts[1] if name.startswith("/") and len(parts) > 2 else None
+    return re.split(r"[/.]", name, maxsplit=1)[0] or None
+
+
+def onnx_node_layers(model_path: Path) -> dict[str, str]:
+    """{node name: layer name} for every node of the file that maps to a layer (see node_layer)."""
+    names = [n.name for n in onnx.load(str(model_path), load_external_data=False).graph.node]
+    module_paths = any(name.startswith("/") for name in names)
+    return {name: layer for name in names if (layer := node_layer(name, module_paths=module_paths)) is not None}

@@ -1,0 +1,37 @@
+"""The one interface every runtime implements, and the per-op timing row it reports."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class OpTime:
+    layer: str | None  # paper layer name (for foreign files: derived from the node name); None if unmapped
+    node: str          # the runtime's own node/op name
+    op: str            # op type, e.g. "Conv", "HardSwish", "CONV_2D"
+    ms: float          # mean milliseconds per inference
+
+
+class Runtime(Protocol):
+    name: str             # "onnxruntime", "torch"
+    artifact_format: str  # "onnx", "torch"
+
+    def load(self, artifact: Path | torch.nn.Module, threads: int) -> Any:
+        """A session, ready to run once an input is bound."""
+
+    def bind_input(self, session: Any, x: np.ndarray) -> None: ...
+
+    def run(self, session: Any) -> None:
+        """ONE inference on the bound input: the call the timing loop times."""
+
+    def output(self, session: Any) -> np.ndarray: ...
+
+    def profile(self, artifact: Path | torch.nn.Module, threads: int, x: np.ndarray, runs: int,
+                warmup: int = 3) -> list[OpTime]:
+        """Per-node mean times over `runs` runs after `warmup` untimed ones, in execution order,
+        from a separate, profiling-enabled session."""
