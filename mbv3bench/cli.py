@@ -168,7 +168,8 @@ def _results_table(doc: dict, title: str):
         note = "; ".join(x for x in ([("noisy: " + r["noisy_reason"]) if r["noisy"] else ""]
                                      + (["resumed from store"] if r.get("resumed") else [])) if x)
         table.add_row(r["variant"], r["runtime"], r["format"], f"{lat['median']:.3f}",
-                      f"{lat['ci95'][0]:.3f}-{lat['ci95'][1]:.3f}", str(r["n"]),
+                      # benchmark_model (phones) prints no samples, so there is no CI
+                      f"{lat['ci95'][0]:.3f}-{lat['ci95'][1]:.3f}" if lat["ci95"][0] is not None else "n/a", str(r["n"]),
                       f"{r['madds'] / 1e6:.1f}" if r.get("madds") else "n/a", gmacs, ratio, note)
     return table
 
@@ -182,7 +183,7 @@ def _describe(device: dict, protocol, threads: int) -> str:
 @main.command()
 @click.option("--device", default="local", show_default=True, help="A profile in devices/.")
 @click.option("--models", default="mobilenet_v3_large,mobilenet_v3_small", show_default=True,
-              help="Comma-separated variants.")
+              help="Comma-separated variants, e.g. mobilenet_v3_large:width=0.75,res=160,mobilenet_v2.")
 @click.option("--runtimes", default="litert,onnxruntime", show_default=True,
               help="Comma-separated: litert, onnxruntime, torch.")
 @click.option("--precision", default="fp32", show_default=True,
@@ -195,7 +196,13 @@ def _describe(device: dict, protocol, threads: int) -> str:
 @click.option("--out-dir", default="reports", show_default=True, type=click.Path(file_okay=False),
               help="Where the results JSON and per-layer CSV go.")
 @click.option("--resume", is_flag=True, help="Skip what the store already has for the same settings.")
-def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, resume, **kw):
+@click.option("--serial", help="Android: the phone's HOST:PORT (adb tcpip) or USB serial (default: the USB phone).")
+@click.option("--benchmark-binary", type=click.Path(dir_okay=False),
+              help="Android: TFLite's benchmark_model for the phone (default: the device profile's).")
+@click.option("--cooldown-secs", type=float, help="Android: longest wait for a hot phone to cool down "
+                                                  "(default: the device profile's).")
+def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, resume, serial, benchmark_binary,
+        cooldown_secs, **kw):
     """Measure latency (and per-layer times) of models x runtimes on a device."""
     import time
     from pathlib import Path
@@ -204,19 +211,23 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
 
     from .devices import load_device
     from .runner import Settings, plan_grid, public, run_grid, write_reports
+    from .spec import split_variant_list
     from .store import Store
     from .targets import open_target
     from .ui import console
 
     protocol = _protocol(kw)
     profile = load_device(device)
-    cells = plan_grid(_split(models), _split(runtimes), _split(precision))
+    cells = plan_grid(split_variant_list(models), _split(runtimes), _split(precision))
     if not cells:
         raise UserError("nothing to measure: --models, --runtimes and --precision leave an empty grid")
     settings = Settings(threads=kw["threads"], xnnpack=not kw["no_xnnpack"], ort_opt_level=kw["ort_opt_level"],
                         per_layer=per_layer)
     with Store(db) as store:
-        target = open_target(profile, core=kw["core"])
+        target = open_target(profile, core=kw["core"], serial=serial, benchmark_binary=benchmark_binary,
+                             cooldown_secs=cooldown_secs)
+        if hasattr(target, "close"):  # a phone's work directory is removed however the run ends
+            click.get_current_context().call_on_close(target.close)
         out = console()
         done: list[dict] = []
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -316,3 +327,16 @@ def profile(model, runtime, device, as_json, **kw):
     total = result["per_layer_sum_ms"] or 0.0
     table.add_row("sum of layers", "", f"{total:.4f}", f"{100 * total / e2e:.1f}", style="bold")
     out.print(table)
+
+from .report.commands import plot, report, table  # noqa: E402
+main.add_command(table)
+main.add_command(plot)
+main.add_command(report)
+
+from .phone_commands import devices, ingest  # noqa: E402
+main.add_command(devices)
+main.add_command(ingest)
+
+
+if __name__ == "__main__":
+    main()

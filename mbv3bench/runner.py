@@ -17,6 +17,7 @@ from .runtimes import DEFAULT_FORMAT, RUNTIMES
 from .runtimes.base import OpTime
 from .spec import parse_variant
 from .store import Store, measurement_key
+from .targets.adb import DeviceLost
 
 PRECISIONS = {"fp32": "tflite", "int8": "tflite-int8", "int8-fhs": "tflite-int8-fhs"}
 
@@ -88,6 +89,7 @@ def result_of(measured: dict, *, variant: str, runtime: str, fmt: str, device: s
         "latency_ms": {k: stats[k] for k in ("median", "mean", "std", "p10", "p90", "ci95")},
         "n": stats["n"], "noisy": stats["noisy"], "noisy_reason": stats["noisy_reason"],
         "per_layer": rows, "per_layer_sum_ms": sum(r["ms"] for r in rows) if rows else None,
+        "profiler": measured.get("profiler"),
         "madds": cost.get("madds"), "params": cost.get("params"),
         "settings": settings, "artifact_sha256": artifact_sha256,
         "device_state": measured.get("device_state", {}), "samples_ms": measured.get("samples_ms", []),
@@ -134,6 +136,8 @@ def run_grid(cells: list[Cell], target, protocol: Protocol, settings: Settings, 
                "per_layer": settings.per_layer}
         try:
             measured = target.measure(job)
+        except DeviceLost:
+            raise  # every later cell would fail too; what is stored stays, --resume continues
         except UserError as e:
             failed = {"variant": cell.variant, "runtime": cell.runtime, "format": cell.format,
                       "device": target.name, "threads": settings.threads, "core": target.core,

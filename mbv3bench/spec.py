@@ -300,3 +300,17 @@ def parse_variant(text: str) -> Variant:
                 raise SpecError(f"knob {key!r} cannot be combined with minimal=true "
                                 "(minimal fixes ReLU, no SE, 3x3 kernels)")
     return Variant(name, tuple(sorted((k, v) for k, v in knobs.items() if v is not None)))
+
+
+def split_variant_list(text: str) -> list[str]:
+    """`a,b:width=0.75,res=160,c` -> [a, b:width=0.75,res=160, c]: a comma followed by a bare
+    key=value continues the previous variant's knobs; anything else starts a new variant."""
+    variants: list[str] = []
+    for token in (t.strip() for t in text.split(",")):
+        if not token:
+            continue
+        if variants and "=" in token and ":" not in token:
+            variants[-1] += "," + token
+        else:
+            variants.append(token)
+    return variants

@@ -21,3 +21,22 @@ def cli():
         return result.exit_code, result.stdout, result.stderr
 
     return run
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_artifact_cache(tmp_path_factory):
+    """One export cache for the whole test session (conversions take seconds), never the user's."""
+    import os
+
+    path = tmp_path_factory.mktemp("artifacts")
+    old = os.environ.get("MBV3BENCH_ARTIFACTS")
+    os.environ["MBV3BENCH_ARTIFACTS"] = str(path)
+    yield path
+    if old is None:
+        del os.environ["MBV3BENCH_ARTIFACTS"]
+    else:
+        os.environ["MBV3BENCH_ARTIFACTS"] = old
+
+
+SMALL = "mobilenet_v3_small:res=96,width=0.35"   # the cheapest real variant: quick to export and run
+FAST = ["--runs", "5", "--min-secs", "0", "--warmup-runs", "1", "--warmup-secs", "0", "--profile-runs", "3"]

@@ -169,7 +169,7 @@ def test_onnxruntime_output_and_profile(onnx_path, x, reference, opt_level):
     # Profile and timed runs alternate, so that load from other processes hits both alike.
     profiled_ms = timed_ms = 0.0
     for _ in range(5):
-        rows = runtime.profile(onnx_path, threads=1, x=x, runs=20)
+        rows = runtime.profile(onnx_path, threads=1, x=x, runs=20).ops
         assert rows and all(row.layer in LAYERS for row in rows), [r for r in rows if r.layer not in LAYERS]
         profiled_ms += sum(row.ms for row in rows)
         start = time.perf_counter()
@@ -192,7 +192,7 @@ def test_torch_runtime(model, x, reference):
     runtime.bind_input(session, x)
     runtime.run(session)
     assert np.abs(runtime.output(session) - reference).max() < 1e-5
-    rows = runtime.profile(model, threads=1, x=x, runs=10)
+    rows = runtime.profile(model, threads=1, x=x, runs=10).ops
     assert [row.layer for row in rows] == LAYERS
     assert rows[0].op == "Sequential" and all(row.ms > 0 for row in rows)
 

@@ -2,7 +2,7 @@ import pytest
 import yaml
 
 from mbv3bench.arch import make_divisible, resolve
-from mbv3bench.spec import MODELS_DIR, SpecError, catalog, parse_spec, parse_variant
+from mbv3bench.spec import MODELS_DIR, SpecError, catalog, parse_spec, parse_variant, split_variant_list
 
 
 def test_catalog_has_the_paper_networks():
@@ -109,3 +109,7 @@ def test_last_channel_rule():
     assert head("mobilenet_v3_large:width=1.25") == 1600
     last = lambda v: next(l for l in resolve(v).layers if l.name == "last_conv").out_shape[0]
     assert last("mobilenet_v2:width=0.35") == 1280 and last("mobilenet_v2:width=0.35,last_channel=scaled") == 448
+
+
+def test_variant_lists_split_between_variants_not_knobs():
+    assert split_variant_list("a,b:width=0.75,res=160, c ,d:se=off,") == ["a", "b:width=0.75,res=160", "c", "d:se=off"]

@@ -54,7 +54,15 @@ def node_layer(name: str, *, module_paths: bool) -> str | None:
 
 
 def onnx_node_layers(model_path: Path) -> dict[str, str]:
-    """{node name: layer name} for every node of the file that maps to a layer (see node_layer)."""
-    names = [n.name for n in onnx.load(str(model_path), load_external_data=False).graph.node]
-    module_paths = any(name.startswith("/") for name in names)
-    return {name: layer for name in names if (layer := node_layer(name, module_paths=module_paths)) is not None}
+    """{node name: layer name} for every node of the file that maps to a layer (see node_layer),
+    and {output tensor name: layer} too: ORT names the nodes it rewrites after their output tensor
+    (`r_nchwc`), which only a tensor name leads back to in files whose tensors are not named by node."""
+    nodes = onnx.load(str(model_path), load_external_data=False).graph.node
+    module_paths = any(n.name.startswith("/") for n in nodes)
+    layers = {}
+    for n in nodes:
+        layer = node_layer(n.name, module_paths=module_paths)
+        if layer is not None:
+            for key in (*n.output, n.name):   # a node's own name wins over a tensor of the same name
+                layers[key] = layer
+    return layers

@@ -17,6 +17,12 @@ class OpTime:
     ms: float          # mean milliseconds per inference
 
 
+@dataclass(frozen=True)
+class Profile:
+    ops: list[OpTime]     # in execution order
+    run_ms: float         # median wall time of one profiled inference: the profiler slows what it watches
+
+
 class Runtime(Protocol):
     name: str             # "onnxruntime", "torch"
     artifact_format: str  # "onnx", "torch"
@@ -32,6 +38,6 @@ class Runtime(Protocol):
     def output(self, session: Any) -> np.ndarray: ...
 
     def profile(self, artifact: Path | torch.nn.Module, threads: int, x: np.ndarray, runs: int,
-                warmup: int = 3) -> list[OpTime]:
+                warmup: int = 3) -> Profile:
         """Per-node mean times over `runs` runs after `warmup` untimed ones, in execution order,
         from a separate, profiling-enabled session."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..tflite_layers import layer_of_events, tflite_ops
-from .base import OpTime
+from .base import OpTime, Profile
 from .litert_capi import CompiledModel
 
 class LiteRtRuntime:
@@ -44,7 +44,7 @@ class LiteRtRuntime:
             return (out.astype(np.float32) - zero_point) * scale
         return out
 
-    def profile(self, artifact: Path, threads: int, x: np.ndarray, runs: int, warmup: int = 3) -> list[OpTime]:
+    def profile(self, artifact: Path, threads: int, x: np.ndarray, runs: int, warmup: int = 3) -> Profile:
         """Per-op means from LiteRT's profiler, in-graph; XNNPACK's operators mapped to the TFLite
         ops (and so the layers) they came from."""
         ops = tflite_ops(artifact)
@@ -65,4 +65,6 @@ class LiteRtRuntime:
         for layer, event in layer_of_events(events, ops, self.kernel_mode):
             key = (layer, f"{event.tag}#{event.md1}", event.tag)
             totals[key] = totals.get(key, 0.0) + event.elapsed_us
-        return [OpTime(layer, node, op, us / runs / 1000.0) for (layer, node, op), us in totals.items()]
+        invokes = [e.elapsed_us for e in events if e.tag == "Invoke" and e.type == 1]
+        return Profile([OpTime(layer, node, op, us / runs / 1000.0) for (layer, node, op), us in totals.items()],
+                       float(np.median(invokes)) / 1000.0)

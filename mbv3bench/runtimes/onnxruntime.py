@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 
 from ..export.onnx import onnx_node_layers
-from .base import OpTime
+from .base import OpTime, Profile
 
 OPT_LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -73,7 +73,7 @@ class OnnxRuntime:
     def output(self, session: OrtSession) -> np.ndarray:
         return session.outputs[0].copy()
 
-    def profile(self, artifact: Path, threads: int, x: np.ndarray, runs: int, warmup: int = 3) -> list[OpTime]:
+    def profile(self, artifact: Path, threads: int, x: np.ndarray, runs: int, warmup: int = 3) -> Profile:
         """Per-node means from ORT's profiler trace; node names are mapped to layers through the
         ONNX file's node names (see _layers)."""
         with tempfile.TemporaryDirectory() as tmp:
@@ -84,8 +84,8 @@ class OnnxRuntime:
             events = json.loads(Path(session.session.end_profiling()).read_text())
         # The trace holds every run of the session (bind_input's and the warm-up runs too): keep
         # the node events of the last `runs` runs.
-        run_starts = sorted(e["ts"] for e in events if e.get("name") == "model_run")
-        cutoff = run_starts[-runs]
+        model_runs = sorted((e["ts"], e["dur"]) for e in events if e.get("name") == "model_run")[-runs:]
+        cutoff = model_runs[0][0]
         totals: dict[str, float] = {}  # insertion order = execution order
         ops: dict[str, str] = {}
         for e in events:
@@ -94,8 +94,9 @@ class OnnxRuntime:
                 totals[node] = totals.get(node, 0.0) + e["dur"]
                 ops[node] = e["args"]["op_name"]
         layers = _layers(list(totals), onnx_node_layers(artifact))
-        return [OpTime(layer, node, ops[node], us / runs / 1000.0)
-                for (node, us), layer in zip(totals.items(), layers)]
+        return Profile([OpTime(layer, node, ops[node], us / runs / 1000.0)
+                        for (node, us), layer in zip(totals.items(), layers)],
+                       float(np.median([dur for _, dur in model_runs])) / 1000.0)
 
 
 def _layers(nodes: list[str], node_layers: dict[str, str]) -> list[str | None]:

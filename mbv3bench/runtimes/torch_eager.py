@@ -8,7 +8,7 @@ from functools import partial
 import numpy as np
 import torch
 
-from .base import OpTime
+from .base import OpTime, Profile
 
 
 @dataclass
@@ -38,7 +38,7 @@ class TorchRuntime:
         return session.y.numpy().copy()
 
     def profile(self, artifact: torch.nn.Module, threads: int, x: np.ndarray, runs: int,
-                warmup: int = 3) -> list[OpTime]:
+                warmup: int = 3) -> Profile:
         """Mean wall time of each top-level child (one per paper layer), timed by forward hooks."""
         session = self.load(artifact, threads)
         self.bind_input(session, x)
@@ -58,9 +58,13 @@ class TorchRuntime:
                    for h in (child.register_forward_pre_hook(partial(before, name)),
                              child.register_forward_hook(partial(after, name)))]
         try:
+            walls = []
             for _ in range(runs):
+                t0 = time.perf_counter_ns()
                 self.run(session)
+                walls.append(time.perf_counter_ns() - t0)
         finally:
             for h in handles:
                 h.remove()
-        return [OpTime(name, name, type(children[name]).__name__, ns / runs / 1e6) for name, ns in totals.items()]
+        return Profile([OpTime(name, name, type(children[name]).__name__, ns / runs / 1e6) for name, ns in totals.items()],
+                       float(np.median(walls)) / 1e6)
