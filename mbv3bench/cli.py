@@ -153,6 +153,8 @@ def _protocol(kw: dict):
 def _results_table(doc: dict, title: str):
     from rich.table import Table
 
+    from .measure import headline
+
     table = Table(title=title)
     for col in ("variant", "runtime", "format", "median ms", "95% CI", "n", "MAdds (M)", "GMAC/s",
                 "layers sum / e2e", "note"):
@@ -163,11 +165,12 @@ def _results_table(doc: dict, title: str):
                           f"[red]failed: {r['error']}")
             continue
         lat = r["latency_ms"]
-        gmacs = f"{r['madds'] / lat['median'] / 1e6:.2f}" if r.get("madds") else "n/a"
-        ratio = f"{r['per_layer_sum_ms'] / lat['median']:.2f}" if r.get("per_layer_sum_ms") else "not profiled"
+        ms, stat = headline(lat)
+        gmacs = f"{r['madds'] / ms / 1e6:.2f}" if r.get("madds") else "n/a"
+        ratio = f"{r['per_layer_sum_ms'] / ms:.2f}" if r.get("per_layer_sum_ms") else "not profiled"
         note = "; ".join(x for x in ([("noisy: " + r["noisy_reason"]) if r["noisy"] else ""]
                                      + (["resumed from store"] if r.get("resumed") else [])) if x)
-        table.add_row(r["variant"], r["runtime"], r["format"], f"{lat['median']:.3f}",
+        table.add_row(r["variant"], r["runtime"], r["format"], f"{ms:.3f}" + ("" if stat == "median" else " (mean)"),
                       # benchmark_model (phones) prints no samples, so there is no CI
                       f"{lat['ci95'][0]:.3f}-{lat['ci95'][1]:.3f}" if lat["ci95"][0] is not None else "n/a", str(r["n"]),
                       f"{r['madds'] / 1e6:.1f}" if r.get("madds") else "n/a", gmacs, ratio, note)
@@ -317,9 +320,9 @@ def profile(model, runtime, device, as_json, **kw):
 
     out = console()
     out.print(_results_table(doc, _describe(doc["device"], protocol, kw["threads"])))
-    e2e = result["latency_ms"]["median"]
+    e2e, stat = headline(result["latency_ms"])
     table = Table(title=f"{cell.variant} per layer on {runtime} ({cell.format}), mean of "
-                        f"{protocol.profile_runs} profiled runs; end-to-end median {e2e:.3f} ms")
+                        f"{protocol.profile_runs} profiled runs; end-to-end {stat} {e2e:.3f} ms")
     for col in ("layer", "op", "ms", "% of e2e"):
         table.add_column(col, justify="right" if col in ("ms", "% of e2e") else "left")
     for row in result["per_layer"]:

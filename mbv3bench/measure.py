@@ -111,3 +111,11 @@ def summary_statistics(*, mean: float, n: int | None, std: float | None = None, 
         reasons.append(f"high spread: std is {100 * std / mean:.0f}% of the mean")
     return {"median": median, "mean": mean, "std": std, "p10": p10, "p90": p90, "ci95": [None, None], "n": n,
             "noisy": bool(reasons), "noisy_reason": "; ".join(reasons) or None}
+
+
+def headline(latency_ms: dict) -> tuple[float, str]:
+    """The one number a table shows: the median, or the mean where only a summary without a
+    median is known (older benchmark_model builds), named so the reader knows which."""
+    if latency_ms.get("median") is not None:
+        return latency_ms["median"], "median"
+    return latency_ms["mean"], "mean"

@@ -12,7 +12,7 @@ from .arch import Network, resolve
 from .artifacts import exporter_versions, get_artifact, input_shape
 from .cost import summary
 from .errors import UserError
-from .measure import Protocol, statistics, summary_statistics
+from .measure import Protocol, headline, statistics, summary_statistics
 from .runtimes import DEFAULT_FORMAT, RUNTIMES
 from .runtimes.base import OpTime
 from .spec import parse_variant
@@ -169,9 +169,10 @@ def write_reports(doc: dict, out_dir: Path, stamp: str) -> tuple[Path, Path]:
     with open(csv_path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["variant", "runtime", "format", "device", "threads", "core", "layer", "op", "ms",
-                    "end_to_end_median_ms"])
+                    "end_to_end_ms", "end_to_end_statistic"])
         for r in doc["results"]:
             for row in r.get("per_layer") or []:
                 w.writerow([r["variant"], r["runtime"], r["format"], r["device"], r["threads"], r["core"],
-                            row["name"], row["op"], f"{row['ms']:.6f}", f"{r['latency_ms']['median']:.6f}"])
+                            row["name"], row["op"], f"{row['ms']:.6f}", f"{headline(r['latency_ms'])[0]:.6f}",
+                            headline(r["latency_ms"])[1]])
     return json_path, csv_path

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..arch import resolve
 from ..cost import summary
+from ..measure import headline
 from ..errors import UserError
 from ..runtimes import RUNTIMES
 from ..spec import parse_variant
@@ -183,7 +184,7 @@ def _tradeoff(t: Tradeoff, ctx: Context, out: Path) -> Path:
                         f"with the top-1 of {', '.join(no_top1)}")
 
     def x_of(v):
-        return got[v]["latency_ms"]["median"] if t.x == "latency" else madds[v]
+        return headline(got[v]["latency_ms"])[0] if t.x == "latency" else madds[v]
 
     fig = _new_figure((13, 6) if t.cost_panel else (9, 6.5))
     axes = fig.subplots(1, 2) if t.cost_panel else [fig.subplots()]
@@ -257,7 +258,7 @@ def _plot_points(ax, pts, s: Series, filled: bool) -> None:
 
 def _cost_panel(ax, t: Tradeoff, got: dict, madds: dict, ctx: Context) -> None:
     for s in t.series:
-        pts = [(madds[v], got[v]["latency_ms"]["median"], tag) for v, tag in zip(s.variants, s.tags) if got[v]]
+        pts = [(madds[v], headline(got[v]["latency_ms"])[0], tag) for v, tag in zip(s.variants, s.tags) if got[v]]
         _plot_points(ax, pts, s, filled=True)
     ax.set_xlabel("MAdds (millions, analytic: cost.py)")
     ax.set_ylabel(f"measured latency on {ctx.device}/{ctx.runtime} (ms, median)")
@@ -301,7 +302,7 @@ def _layers(ctx: Context, out: Path, models: list[str], runtimes: list[str]) -> 
         xs = [j + (i - (len(found) - 1) / 2) * width for j in range(len(names))]
         ax.bar(xs, [ms.get(n, 0.0) for n in names], width,
                label=f"{v} / {rt}: layers sum {r['per_layer_sum_ms']:.2f} ms, end-to-end median "
-                     f"{r['latency_ms']['median']:.2f} ms")
+                     f"{headline(r['latency_ms'])[0]:.2f} ms")
     ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("layer time (ms, mean of profiled runs)")
     ax.set_xlabel("layer (the paper's names; a missing bar = the network has no such layer)")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ..arch import resolve
 from ..cost import summary
+from ..measure import headline
 from .accuracy import PIXELS
 from .measured import Measured, format_of, provenance
 
@@ -64,8 +65,9 @@ def _cell(r: dict | None, first: dict | None) -> dict | None:
     if r is None:
         return None
     lat = r["latency_ms"]
-    rel = lat["median"] / first["latency_ms"]["median"] if first else None
-    return {"median_ms": lat["median"], "ci95": lat["ci95"], "n": r["n"], "relative": rel, "noisy": r["noisy"]}
+    ms, stat = headline(lat)
+    rel = ms / headline(first["latency_ms"])[0] if first else None
+    return {"median_ms": ms, "statistic": stat, "ci95": lat["ci95"], "n": r["n"], "relative": rel, "noisy": r["noisy"]}
 
 
 def build(number: int, store, devices: list[str], runtime: str, accuracy, paper) -> dict:
@@ -107,7 +109,7 @@ def build(number: int, store, devices: list[str], runtime: str, accuracy, paper)
             "produced_by": {d: provenance(used[d]) for d in devices}, "paper_devices": list(t.pixels),
             "rows": rows, "notes": ["top-1: published (top1_source) or a user's --accuracy file; never estimated",
                       "MAdds and params: analytic, mbv3bench cost.py",
-                      "measured: median ms of the timed runs with its 95% CI; relative = row / first row",
+                      "measured: median ms of the timed runs with its 95% CI (the mean where a phone log gives no median); relative = row / first row",
                       "paper: published ms on Pixel phones (P-1/P-2/P-3), TFLite, one thread on one large core"]}
 
 
@@ -118,7 +120,8 @@ def _ms(c: dict | None) -> str:
         return UNMEASURED
     lo, hi = c["ci95"]
     ci = f"{lo:.2f}-{hi:.2f}" if lo is not None else "no CI: samples not kept"   # benchmark_model keeps none
-    return f"{c['median_ms']:.2f} (n={c['n']}, {ci})" + (" noisy" if c["noisy"] else "")
+    stat = "" if c.get("statistic", "median") == "median" else " mean"
+    return f"{c['median_ms']:.2f}{stat} (n={c['n']}, {ci})" + (" noisy" if c["noisy"] else "")
 
 
 def _rel(x) -> str:

@@ -1,0 +1,71 @@
+"""How much the measuring harness adds to what it measures.
+
+In one process pinned to one core, rounds alternate between the harness (measure.time_runs over
+the runtime's run(), what `mbv3bench run` does in its worker) and a bare loop that times each
+invoke of the runtime's own API with nothing else around it. Alternating rounds share any drift
+of the machine. Prints each runtime's two medians and the overhead; the harness should stay
+within 2% of the bare loop.
+
+    .venv/bin/python benchmarks/harness_overhead.py [--variant V] [--rounds N] [--runs N]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+
+def bare_litert(session, runs: int) -> list[float]:
+    invoke, clock = session.invoke, time.perf_counter_ns
+    samples = []
+    for _ in range(runs):
+        t0 = clock()
+        invoke()
+        samples.append((clock() - t0) / 1e6)
+    return samples
+
+
+def bare_onnxruntime(session, runs: int) -> list[float]:
+    run, binding, clock = session.session.run_with_iobinding, session.binding, time.perf_counter_ns
+    samples = []
+    for _ in range(runs):
+        t0 = clock()
+        run(binding)
+        samples.append((clock() - t0) / 1e6)
+    return samples
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--variant", default="mobilenet_v3_small")
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=100)
+    ap.add_argument("--core", type=int, default=sorted(os.sched_getaffinity(0))[-1])
+    args = ap.parse_args()
+    os.sched_setaffinity(0, {args.core})
+
+    from mbv3bench.arch import resolve
+    from mbv3bench.artifacts import get_artifact, input_array, input_shape
+    from mbv3bench.measure import Protocol, time_runs
+    from mbv3bench.runtimes import DEFAULT_FORMAT, get_runtime
+
+    net = resolve(args.variant)
+    x = input_array(input_shape(net.res))
+    protocol = Protocol(runs=args.runs, min_secs=0, warmup_runs=0, warmup_secs=0)
+    print(f"{net.variant}, core {args.core}, {args.rounds} alternating rounds of {args.runs} runs")
+    for name, bare in (("litert", bare_litert), ("onnxruntime", bare_onnxruntime)):
+        runtime = get_runtime(name)
+        session = runtime.load(get_artifact(net.variant, DEFAULT_FORMAT[name]).path, 1)
+        runtime.bind_input(session, x)
+        bare(session, 50)   # warm-up
+        harness, loop = [], []
+        for _ in range(args.rounds):
+            harness += time_runs(lambda: runtime.run(session), protocol)
+            loop += bare(session, args.runs)
+        h, b = statistics.median(harness), statistics.median(loop)
+        print(f"{name:12s} harness median {h:.4f} ms   bare loop median {b:.4f} ms   overhead {100 * (h / b - 1):+.2f}%")
+
+
+if __name__ == "__main__":
+    main()
