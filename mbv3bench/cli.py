@@ -229,8 +229,8 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
     with Store(db) as store:
         target = open_target(profile, core=kw["core"], serial=serial, benchmark_binary=benchmark_binary,
                              cooldown_secs=cooldown_secs)
-        if hasattr(target, "close"):  # a phone's work directory is removed however the run ends
-            click.get_current_context().call_on_close(target.close)
+        # a phone's work directory is removed however the run ends
+        click.get_current_context().call_on_close(target.close)
         out = console()
         done: list[dict] = []
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

@@ -11,13 +11,12 @@ from typing import Callable
 from .arch import Network, resolve
 from .artifacts import exporter_versions, get_artifact, input_shape
 from .cost import summary
-from .errors import UserError
+from .errors import DeviceLost, UserError
 from .measure import Protocol, headline, statistics, summary_statistics
 from .runtimes import DEFAULT_FORMAT, RUNTIMES
 from .runtimes.base import OpTime
 from .spec import parse_variant
 from .store import Store, measurement_key
-from .targets.adb import DeviceLost
 
 PRECISIONS = {"fp32": "tflite", "int8": "tflite-int8", "int8-fhs": "tflite-int8-fhs"}
 

@@ -246,6 +246,10 @@ LOGS = [
 ]
 
 
+needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"fixture folder {FIXTURES} is absent")
+
+
+@needs_fixtures
 @pytest.mark.parametrize("name, avg_us, rows, sum_ms, init_rows", LOGS)
 def test_ingest_fixture(cli, tmp_path, name, avg_us, rows, sum_ms, init_rows):
     db = str(tmp_path / "r.sqlite")
@@ -261,6 +265,7 @@ def test_ingest_fixture(cli, tmp_path, name, avg_us, rows, sum_ms, init_rows):
     assert code == 0 and "already in" in stdout
 
 
+@needs_fixtures
 def test_ingest_rows_are_the_logs(cli, tmp_path):
     code, stdout, _ = cli("ingest", str(FIXTURES / LOGS[6][0]), "--db", str(tmp_path / "r.sqlite"),
                           "--variant", "mobilenet_v3_large", "--json")

@@ -20,7 +20,7 @@ from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 
 from ..artifacts import sha256_file
 from ..benchmark_log import BenchmarkLogError, parse_benchmark_log
-from ..errors import UserError
+from ..errors import DeviceLost, UserError
 from .local import MeasurementError
 
 DEFAULT_KEY = "~/.config/mbv3bench/adbkey"
@@ -37,10 +37,6 @@ USB_HINT = ("USB needs adb-shell's usb extra and libusb: pip install 'mbv3bench[
 LINK_ERRORS = (OSError, adb_exc.TcpTimeoutException, adb_exc.UsbReadFailedError, adb_exc.UsbWriteFailedError,
                adb_exc.InvalidResponseError, adb_exc.InvalidChecksumError, adb_exc.InvalidCommandError,
                adb_exc.AdbConnectionError)
-
-
-class DeviceLost(UserError):
-    """The phone went away: the grid stops (finished measurements stay stored) instead of failing every cell."""
 
 
 def key_path() -> Path:

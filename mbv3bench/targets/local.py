@@ -75,6 +75,9 @@ class LocalTarget:
         load = (_read("/proc/loadavg") or "").split()
         return {"core_mhz": _core_mhz(self.core), "loadavg_1m": float(load[0]) if load else None}
 
+    def close(self) -> None:
+        """Nothing to clean up: each measurement's process is gone when it returns."""
+
     def measure(self, job: dict) -> dict:
         job = {**job, "core": self.core}
         env = {**os.environ, "OMP_NUM_THREADS": str(job["threads"]), "MKL_NUM_THREADS": str(job["threads"])}
