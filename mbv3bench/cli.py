@@ -131,6 +131,8 @@ def _protocol_options(f):
         click.option("--warmup-secs", default=0.5, show_default=True, help="Minimum warm-up seconds."),
         click.option("--max-secs", default=60.0, show_default=True, help="Stop timing after this long."),
         click.option("--profile-runs", default=20, show_default=True, help="Profiled runs for per-layer times."),
+        click.option("--processes", default=3, show_default=True,
+                     help="Local: fresh processes each running the protocol (samples pooled)."),
         click.option("--threads", default=1, show_default=True, help="Runtime threads (the paper: 1)."),
         click.option("--core", type=int, help="Core to pin (default: the device profile's; local: the last)."),
         click.option("--no-xnnpack", is_flag=True, help="LiteRT: TFLite's builtin kernels instead of XNNPACK."),
@@ -147,7 +149,7 @@ def _protocol(kw: dict):
     if kw["threads"] < 1:
         raise UserError("--threads must be >= 1")
     return Protocol(kw["runs"], kw["min_secs"], kw["warmup_runs"], kw["warmup_secs"], kw["max_secs"],
-                    kw["profile_runs"]).validate()
+                    kw["profile_runs"], kw["processes"]).validate()
 
 
 def _results_table(doc: dict, title: str):
@@ -180,7 +182,8 @@ def _results_table(doc: dict, title: str):
 def _describe(device: dict, protocol, threads: int) -> str:
     where = device.get("cpu_model") or device.get("model") or device["name"]
     return (f"{device['name']} ({where}), core {device.get('core')}, {threads} thread(s); "
-            f">= {protocol.runs} runs and >= {protocol.min_secs:g} s after >= {protocol.warmup_runs} warm-up runs")
+            f">= {protocol.runs} runs and >= {protocol.min_secs:g} s after >= {protocol.warmup_runs} warm-up runs"
+            + (f", in each of {protocol.processes} processes" if device.get("kind") == "local" else ""))
 
 
 @main.command()

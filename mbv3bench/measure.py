@@ -14,6 +14,7 @@ from typing import Callable
 # A run is "noisy" past these; the thresholds are what a quiet pinned core stays well under.
 SPREAD_LIMIT = 0.25     # (p90 - p10) / median
 DRIFT_LIMIT = 0.05      # |median of 2nd half - median of 1st half| / median
+PROCESS_LIMIT = 0.10    # (slowest - fastest process median) / fastest
 CV_LIMIT = 0.10         # std / mean, where only a summary is known (the spread limit for a normal shape)
 
 
@@ -25,13 +26,17 @@ class Protocol:
     warmup_secs: float = 0.5
     max_secs: float = 60.0
     profile_runs: int = 20
+    # a runtime can settle at a different level in each process (here ORT and torch by up to 1.7x
+    # with tight intervals each): the protocol runs in this many fresh processes
+    processes: int = 3
 
     def validate(self) -> "Protocol":
         from .errors import UserError
 
-        for name in ("runs", "warmup_runs", "profile_runs"):
-            if getattr(self, name) < (1 if name == "runs" else 0):
-                raise UserError(f"--{name.replace('_', '-')} must be >= {1 if name == 'runs' else 0}")
+        for name in ("runs", "processes", "warmup_runs", "profile_runs"):
+            least = 1 if name in ("runs", "processes") else 0
+            if getattr(self, name) < least:
+                raise UserError(f"--{name.replace('_', '-')} must be >= {least}")
         for name in ("min_secs", "warmup_secs", "max_secs"):
             if getattr(self, name) < 0:
                 raise UserError(f"--{name.replace('_', '-')} must be >= 0")
@@ -81,8 +86,9 @@ def median_ci95(sorted_x: list[float]) -> tuple[float, float]:
     return sorted_x[lo], sorted_x[hi]
 
 
-def statistics(samples: list[float]) -> dict:
-    """median, mean, std, p10, p90, ci95, n, noisy, noisy_reason: the `latency_ms` of the JSON."""
+def statistics(samples: list[float], process_medians: list[float] | None = None) -> dict:
+    """median, mean, std, p10, p90, ci95, n, noisy, noisy_reason: the `latency_ms` of the JSON.
+    Samples of several processes are pooled; their per-process medians say whether they agree."""
     if not samples:
         raise ValueError("no samples")
     s = sorted(samples)
@@ -94,7 +100,12 @@ def statistics(samples: list[float]) -> dict:
     reasons = []
     if median > 0 and (p90 - p10) / median > SPREAD_LIMIT:
         reasons.append(f"high spread: p90-p10 is {100 * (p90 - p10) / median:.0f}% of the median")
-    if n >= 10 and median > 0:
+    if process_medians and len(process_medians) > 1:
+        fast, slow = min(process_medians), max(process_medians)
+        if (slow - fast) / fast > PROCESS_LIMIT:
+            reasons.append(f"processes disagree: medians {', '.join(f'{m:.3g}' for m in process_medians)} ms")
+    elif n >= 10 and median > 0:
+        # within one process; pooled processes' samples are not in time order
         drift = (_median(samples[n // 2:]) - _median(samples[: n // 2])) / median
         if abs(drift) > DRIFT_LIMIT:
             reasons.append(f"drift: the second half's median is {100 * drift:+.0f}% off the first's")

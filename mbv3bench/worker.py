@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
 
 
@@ -29,20 +28,11 @@ def _measure(job: dict) -> dict:
     runtime.bind_input(session, x)
     samples = time_runs(lambda: runtime.run(session), protocol)
     del session
-    result = {"samples_ms": samples, "ops": []}
-    if job["per_layer"] and protocol.profile_runs:
-        profile = runtime.profile(artifact, job["threads"], x, protocol.profile_runs)
-        result.update(profiled(profile, statistics.median(samples)))
-    return result
-
-
-def profiled(profile, e2e_ms: float) -> dict:
-    """Per-op times in the unprofiled run's terms. The profiler slows what it watches (2-40%,
-    most where ops are small), so each op keeps its share of the profiled run, applied to the
-    unprofiled median; time spent outside any op stays a visible gap."""
-    scale = e2e_ms / profile.run_ms
-    return {"ops": [[o.layer, o.node, o.op, o.ms * scale] for o in profile.ops],
-            "profiler": {"profiled_run_ms": profile.run_ms, "scale": scale}}
+    if not (job["per_layer"] and protocol.profile_runs):
+        return {"samples_ms": samples, "ops": []}
+    profile = runtime.profile(artifact, job["threads"], x, protocol.profile_runs)
+    return {"samples_ms": samples, "ops": [[o.layer, o.node, o.op, o.ms] for o in profile.ops],
+            "profiled_run_ms": profile.run_ms}
 
 
 def main() -> None:

@@ -62,3 +62,9 @@ def test_bad_protocol_is_rejected():
         Protocol(runs=0).validate()
     with pytest.raises(UserError, match="--min-secs"):
         Protocol(min_secs=-1).validate()
+
+
+def test_processes_that_disagree_are_flagged():
+    s = statistics([10.0] * 40 + [13.0] * 20, process_medians=[10.0, 10.0, 13.0])
+    assert s["noisy"] and "processes disagree" in s["noisy_reason"] and s["median"] == 10.0
+    assert not statistics([10.0] * 60, process_medians=[10.0, 10.1, 10.05])["noisy"]

@@ -375,7 +375,7 @@ class AdbTarget:
             if not reason or attempt == MAX_ATTEMPTS - 1:
                 break
             cooldowns.append({"reason": reason, **self._cool_down()})
-        ops = []
+        ops, profiled_run_ms = [], None
         if job.get("per_layer") and p.get("profile_runs"):
             profiled, _ = self._benchmark(binary, common + [
                 "--warmup_runs=1", "--warmup_min_secs=0", f"--num_runs={p['profile_runs']}", "--min_secs=0",
@@ -383,9 +383,10 @@ class AdbTarget:
                 job["threads"], f"the per-layer profile of {job['variant']}", timeout)
             from ..tflite_layers import tflite_ops
             ops = op_rows_to_layers(profiled, tflite_ops(artifact))
+            profiled_run_ms = profiled.avg_us / 1000 if profiled.avg_us else None
         ms = lambda us: None if us is None else us / 1000  # noqa: E731
         return {"summary": {"mean": log.avg_us / 1000, "n": log.count, "std": ms(log.std_us), "median": _median_ms(out)},
-                "ops": ops,
+                "ops": ops, "profiled_run_ms": profiled_run_ms,
                 "device_state": {"before": before, "after": after, "cooldowns": cooldowns,
                                  "throttled": reason, "battery_level": after["battery_level"],
                                  "min_ms": ms(log.min_us), "max_ms": ms(log.max_us)}}

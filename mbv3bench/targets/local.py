@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -79,17 +80,25 @@ class LocalTarget:
         """Nothing to clean up: each measurement's process is gone when it returns."""
 
     def measure(self, job: dict) -> dict:
-        job = {**job, "core": self.core}
-        env = {**os.environ, "OMP_NUM_THREADS": str(job["threads"]), "MKL_NUM_THREADS": str(job["threads"])}
+        """The protocol in protocol.processes fresh processes, samples pooled; the per-layer
+        profile comes from the first."""
         before = self.state()
+        runs = [self._worker({**job, "core": self.core, "per_layer": job["per_layer"] and i == 0})
+                for i in range(job["protocol"].get("processes", 1))]
+        after = self.state()
+        return {**runs[0], "samples_ms": [ms for r in runs for ms in r["samples_ms"]],
+                "process_medians_ms": [statistics.median(r["samples_ms"]) for r in runs],
+                "device_state": {"before": before, "after": after}}
+
+    def _worker(self, job: dict) -> dict:
+        env = {**os.environ, "OMP_NUM_THREADS": str(job["threads"]), "MKL_NUM_THREADS": str(job["threads"])}
         try:
             proc = subprocess.run([sys.executable, "-m", "mbv3bench.worker"], input=json.dumps(job),
                                   capture_output=True, text=True, timeout=WORKER_TIMEOUT_S, env=env)
         except subprocess.TimeoutExpired:
             raise MeasurementError(f"measurement of {job['variant']} on {job['runtime']} timed out "
                                    f"after {WORKER_TIMEOUT_S} s") from None
-        after = self.state()
         if proc.returncode != 0:
             tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
             raise MeasurementError(f"{job['variant']} on {job['runtime']}: {tail}")
-        return {**json.loads(proc.stdout), "device_state": {"before": before, "after": after}}
+        return json.loads(proc.stdout)
