@@ -41,3 +41,22 @@ def shared_artifact_cache(tmp_path_factory):
 SMALL = "mobilenet_v3_small:res=96,width=0.35"   # the cheapest real variant: quick to export and run
 FAST = ["--runs", "5", "--min-secs", "0", "--warmup-runs", "1", "--warmup-secs", "0", "--profile-runs", "3",
         "--processes", "1"]
+
+
+@pytest.fixture
+def no_leaked_threads():
+    """Every connection a test opens is closed, whichever way it ends (the ADB double serves each on a thread)."""
+    import threading
+
+    before = threading.active_count()
+    yield
+    assert threading.active_count() == before, [t.name for t in threading.enumerate()]
+
+
+@pytest.fixture
+def phone():
+    """An ADB device double on 127.0.0.1, stopped after the test."""
+    from adb_double import AdbDeviceDouble
+
+    with AdbDeviceDouble() as double:
+        yield double

@@ -7,7 +7,6 @@ import shlex
 import shutil
 import socket
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
@@ -20,18 +19,7 @@ from adb_double import AdbDeviceDouble
 
 FAKE_BENCHMARK = Path(__file__).with_name("fake_benchmark_model.py")
 
-
-@pytest.fixture(autouse=True)
-def no_leaked_threads():
-    before = threading.active_count()
-    yield
-    assert threading.active_count() == before, [t.name for t in threading.enumerate()]
-
-
-@pytest.fixture
-def phone():
-    with AdbDeviceDouble() as double:
-        yield double
+pytestmark = pytest.mark.usefixtures("no_leaked_threads")
 
 
 @pytest.fixture

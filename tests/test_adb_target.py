@@ -7,7 +7,6 @@ import os
 import shlex
 import shutil
 import stat
-import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,6 +22,8 @@ OTHER = "mobilenet_v3_small:res=64,width=0.35"
 PAPER_LAYERS = {"stem", "last_conv", "pool", "head_conv", "classifier"} | {f"bneck{i}" for i in range(1, 12)}
 FAST = ["--runtimes", "litert", "--runs", "5", "--min-secs", "0", "--warmup-runs", "1", "--warmup-secs", "0",
         "--profile-runs", "2", "--benchmark-binary", str(FAKE_BENCHMARK)]
+
+pytestmark = pytest.mark.usefixtures("no_leaked_threads")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -46,20 +47,6 @@ def artifact(private_env):
     from mbv3bench.artifacts import get_artifact
 
     return get_artifact(VARIANT, "tflite")
-
-
-@pytest.fixture(autouse=True)
-def no_leaked_threads():
-    """Every connection a run opens is closed, whichever way it ends (the double serves each on a thread)."""
-    before = threading.active_count()
-    yield
-    assert threading.active_count() == before, [t.name for t in threading.enumerate()]
-
-
-@pytest.fixture
-def phone():
-    with AdbDeviceDouble() as double:
-        yield double
 
 
 @pytest.fixture

@@ -304,7 +304,7 @@ def _layers(ctx: Context, out: Path, models: list[str], runtimes: list[str]) -> 
                label=f"{v} / {rt}: layers sum {r['per_layer_sum_ms']:.2f} ms, end-to-end median "
                      f"{headline(r['latency_ms'])[0]:.2f} ms")
     ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
-    ax.set_ylabel("layer time (ms, mean of profiled runs)")
+    ax.set_ylabel("layer time (ms: its share of the profiled runs,\nscaled to the end-to-end median)")
     ax.set_xlabel("layer (the paper's names; a missing bar = the network has no such layer)")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
