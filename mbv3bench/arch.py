@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .spec import BlockDef, LayerDef, ModelSpec, Variant, parse_variant
+from .spec import LayerDef, ModelSpec, Variant, parse_variant
 
 
 def make_divisible(v: float, divisor: int = 8) -> int:

@@ -143,6 +143,30 @@ def _protocol_options(f):
     return f
 
 
+def _phone_options(f):
+    for opt in reversed([
+        click.option("--serial", help="Android: the phone's HOST:PORT (adb tcpip) or USB serial "
+                                      "(default: the USB phone)."),
+        click.option("--benchmark-binary", type=click.Path(dir_okay=False),
+                     help="Android: TFLite's benchmark_model for the phone (default: the device profile's)."),
+        click.option("--cooldown-secs", type=float, help="Android: longest wait for a hot phone to cool down "
+                                                         "(default: the device profile's)."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _open_target(device: str, kw: dict):
+    from .devices import load_device
+    from .targets import open_target
+
+    target = open_target(load_device(device), core=kw["core"], serial=kw["serial"],
+                         benchmark_binary=kw["benchmark_binary"], cooldown_secs=kw["cooldown_secs"])
+    # a phone's work directory is removed however the command ends
+    click.get_current_context().call_on_close(target.close)
+    return target
+
+
 def _protocol(kw: dict):
     from .measure import Protocol
 
@@ -202,13 +226,8 @@ def _describe(device: dict, protocol, threads: int) -> str:
 @click.option("--out-dir", default="reports", show_default=True, type=click.Path(file_okay=False),
               help="Where the results JSON and per-layer CSV go.")
 @click.option("--resume", is_flag=True, help="Skip what the store already has for the same settings.")
-@click.option("--serial", help="Android: the phone's HOST:PORT (adb tcpip) or USB serial (default: the USB phone).")
-@click.option("--benchmark-binary", type=click.Path(dir_okay=False),
-              help="Android: TFLite's benchmark_model for the phone (default: the device profile's).")
-@click.option("--cooldown-secs", type=float, help="Android: longest wait for a hot phone to cool down "
-                                                  "(default: the device profile's).")
-def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, resume, serial, benchmark_binary,
-        cooldown_secs, **kw):
+@_phone_options
+def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, resume, **kw):
     """Measure latency (and per-layer times) of models x runtimes on a device."""
     import time
     from pathlib import Path
@@ -219,21 +238,17 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
     from .runner import Settings, plan_grid, public, run_grid, write_reports
     from .spec import split_variant_list
     from .store import Store
-    from .targets import open_target
     from .ui import console
 
     protocol = _protocol(kw)
-    profile = load_device(device)
+    load_device(device)   # a bad device name fails before anything else
     cells = plan_grid(split_variant_list(models), _split(runtimes), _split(precision))
     if not cells:
         raise UserError("nothing to measure: --models, --runtimes and --precision leave an empty grid")
     settings = Settings(threads=kw["threads"], xnnpack=not kw["no_xnnpack"], ort_opt_level=kw["ort_opt_level"],
                         per_layer=per_layer)
     with Store(db) as store:
-        target = open_target(profile, core=kw["core"], serial=serial, benchmark_binary=benchmark_binary,
-                             cooldown_secs=cooldown_secs)
-        # a phone's work directory is removed however the run ends
-        click.get_current_context().call_on_close(target.close)
+        target = _open_target(device, kw)
         out = console()
         done: list[dict] = []
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -275,6 +290,7 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
                                               "litert for a variant).")
 @click.option("--device", default="local", show_default=True, help="A profile in devices/.")
 @_protocol_options
+@_phone_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the run JSON's shape) instead of tables.")
 def profile(model, runtime, device, as_json, **kw):
     """Per-layer table of one model: a VARIANT, or a .onnx / .tflite file (also one made by other tools)."""
@@ -282,10 +298,9 @@ def profile(model, runtime, device, as_json, **kw):
 
     from .arch import resolve
     from .artifacts import foreign_artifact, get_artifact, input_shape, sha256_file
-    from .devices import load_device
-    from .runner import Cell, Settings, public, result_of
+    from .measure import headline
+    from .runner import Cell, public, result_of
     from .runtimes import DEFAULT_FORMAT, get_runtime
-    from .targets import open_target
     from .ui import console
 
     protocol = _protocol(kw)
@@ -307,7 +322,7 @@ def profile(model, runtime, device, as_json, **kw):
             art = get_artifact(net.variant, cell.format)
             artifact, sha = art.path, art.sha256
         shape = input_shape(net.res)
-    target = open_target(load_device(device), core=kw["core"])
+    target = _open_target(device, kw)
     job = {"variant": cell.variant, "runtime": runtime, "format": cell.format, "artifact": str(artifact) if artifact else None,
            "input_shape": shape, "threads": kw["threads"],
            "options": {"xnnpack": not kw["no_xnnpack"], "ort_opt_level": kw["ort_opt_level"]} if runtime != "torch" else {},

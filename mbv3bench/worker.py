@@ -6,6 +6,7 @@ after the timed ones, in a separate session, so the profiler never touches the h
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -26,8 +27,8 @@ def _measure(job: dict) -> dict:
     protocol = Protocol(**job["protocol"])
     session = runtime.load(artifact, job["threads"])
     runtime.bind_input(session, x)
-    samples = time_runs(lambda: runtime.run(session), protocol)
-    del session
+    samples = time_runs(functools.partial(runtime.run, session), protocol)
+    del session   # the profile opens its own session: free this one's memory first
     if not (job["per_layer"] and protocol.profile_runs):
         return {"samples_ms": samples, "ops": []}
     profile = runtime.profile(artifact, job["threads"], x, protocol.profile_runs)

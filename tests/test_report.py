@@ -7,7 +7,6 @@ import pytest
 
 from mbv3bench.arch import resolve
 from mbv3bench.cost import summary
-from mbv3bench.errors import UserError
 from mbv3bench.report import plots
 from mbv3bench.report.accuracy import load_accuracy, load_paper_latency
 from mbv3bench.report.tables import TABLES, build, render

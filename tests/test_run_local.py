@@ -161,3 +161,9 @@ def test_profile_of_a_variant_has_every_layer(cli):
     assert [row["name"] for row in r["per_layer"]] == [l.name for l in resolve(SMALL).layers
                                                       if l.name in {x["name"] for x in r["per_layer"]}]
     assert {"stem", "bneck1", "bneck11", "classifier"} <= {x["name"] for x in r["per_layer"]}
+
+
+def test_profile_table_shows_layers_beside_end_to_end(cli):
+    code, out, err = cli("profile", SMALL, "--runtime", "onnxruntime", *FAST)
+    assert code == 0, err
+    assert "sum of layers" in out and "bneck1" in out and "end-to-end median" in out
