@@ -59,6 +59,7 @@ class NodeTypeRow:
 class BenchmarkLog:
     fmt: str
     avg_us: float | None
+    median_us: float | None
     std_us: float | None
     min_us: float | None
     max_us: float | None
@@ -74,6 +75,13 @@ class BenchmarkLog:
     @property
     def ops_sum_ms(self) -> float | None:
         return sum(op.avg_ms for op in self.ops) if self.ops else None
+
+    def summary_ms(self) -> dict:
+        """The end-to-end figures in ms, as measure.summary_statistics takes them; None where absent."""
+        ms = {k: None if v is None else v / 1000 for k, v in (
+            ("mean", self.avg_us), ("median", self.median_us), ("std", self.std_us), ("min", self.min_us),
+            ("max", self.max_us))}
+        return {**ms, "n": self.count}
 
 
 def _row_parser(header: str):
@@ -209,6 +217,7 @@ def parse_benchmark_log(text: str) -> BenchmarkLog:
         # LiteRT rounds its BENCHMARK RESULTS to 0.01 ms, so the count= line (in us) wins there.
         avg_us=_first_set(us.get("inference (avg)"), main.get("avg"), _us(ms.get("inference (avg)")),
                           us.get("no stats"), us.get("inference")),
+        median_us=main.get("median"),
         std_us=main.get("std"),
         min_us=main.get("min"),
         max_us=main.get("max"),

@@ -11,6 +11,20 @@ from .errors import UserError
 
 
 class _Cli(click.Group):
+    """Every bad input, ours or click's own (a bad option value, an unknown command), is one line
+    `error: ...` and exit code 2, never a usage block or a traceback."""
+
+    def main(self, *args, **kwargs):
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.UsageError as e:
+            command = f"mbv3bench {e.ctx.info_name}: " if e.ctx and e.ctx.parent else ""
+            click.echo(f"error: {command}{e.format_message()} (see --help)", err=True)
+            sys.exit(2)
+        except click.exceptions.Abort:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -296,41 +310,19 @@ def profile(model, runtime, device, as_json, **kw):
     """Per-layer table of one model: a VARIANT, or a .onnx / .tflite file (also one made by other tools)."""
     from pathlib import Path
 
-    from .arch import resolve
-    from .artifacts import foreign_artifact, get_artifact, input_shape, sha256_file
     from .measure import headline
-    from .runner import Cell, public, result_of
-    from .runtimes import DEFAULT_FORMAT, get_runtime
+    from .runner import Settings, file_subject, measure, plan_grid, public, variant_subject
     from .ui import console
 
     protocol = _protocol(kw)
     path = Path(model)
     if path.suffix in (".onnx", ".tflite") or path.exists():
-        fmt, shape = foreign_artifact(path)
-        runtime = runtime or {"onnx": "onnxruntime", "tflite": "litert"}[fmt]
-        if DEFAULT_FORMAT.get(runtime) != fmt:
-            raise UserError(f"runtime {runtime!r} cannot run a .{fmt} file; use "
-                            f"{'onnxruntime' if fmt == 'onnx' else 'litert'}")
-        cell, net, artifact, sha = Cell(path.name, runtime, fmt), None, path.resolve(), sha256_file(path)
+        subject = file_subject(path, runtime)
     else:
-        runtime = runtime or "litert"
-        get_runtime(runtime)
-        net = resolve(model)
-        cell = Cell(str(net.variant), runtime, DEFAULT_FORMAT[runtime])
-        artifact, sha = None, None
-        if cell.format != "torch":
-            art = get_artifact(net.variant, cell.format)
-            artifact, sha = art.path, art.sha256
-        shape = input_shape(net.res)
+        subject = variant_subject(plan_grid([model], [runtime or "litert"], ["fp32"])[0])
     target = _open_target(device, kw)
-    job = {"variant": cell.variant, "runtime": runtime, "format": cell.format, "artifact": str(artifact) if artifact else None,
-           "input_shape": shape, "threads": kw["threads"],
-           "options": {"xnnpack": not kw["no_xnnpack"], "ort_opt_level": kw["ort_opt_level"]} if runtime != "torch" else {},
-           "protocol": protocol.as_dict(), "per_layer": True}
-    measured = target.measure(job)
-    settings = {"threads": kw["threads"], "core": target.core, "format": cell.format, "protocol": protocol.as_dict()}
-    result = result_of(measured, variant=cell.variant, runtime=runtime, fmt=cell.format, device=target.name,
-                       core=target.core, settings=settings, net=net, artifact_sha256=sha)
+    settings = Settings(threads=kw["threads"], xnnpack=not kw["no_xnnpack"], ort_opt_level=kw["ort_opt_level"])
+    result = measure(subject, target, protocol, settings)
     doc = {"device": target.describe(), "protocol": protocol.as_dict(), "results": [public(result)]}
     if as_json:
         return _print_json(doc)
@@ -339,7 +331,7 @@ def profile(model, runtime, device, as_json, **kw):
     out = console()
     out.print(_results_table(doc, _describe(doc["device"], protocol, kw["threads"])))
     e2e, stat = headline(result["latency_ms"])
-    table = Table(title=f"{cell.variant} per layer on {runtime} ({cell.format}), mean of "
+    table = Table(title=f"{subject.name} per layer on {subject.runtime} ({subject.format}), from "
                         f"{protocol.profile_runs} profiled runs; end-to-end {stat} {e2e:.3f} ms")
     for col in ("layer", "op", "ms", "% of e2e"):
         table.add_column(col, justify="right" if col in ("ms", "% of e2e") else "left")
@@ -348,6 +340,7 @@ def profile(model, runtime, device, as_json, **kw):
     total = result["per_layer_sum_ms"] or 0.0
     table.add_row("sum of layers", "", f"{total:.4f}", f"{100 * total / e2e:.1f}", style="bold")
     out.print(table)
+
 
 from .report.commands import plot, report, table  # noqa: E402
 main.add_command(table)

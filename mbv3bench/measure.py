@@ -15,6 +15,8 @@ from typing import Callable
 SPREAD_LIMIT = 0.25     # (p90 - p10) / median
 DRIFT_LIMIT = 0.05      # |median of 2nd half - median of 1st half| / median
 PROCESS_LIMIT = 0.10    # (slowest - fastest process median) / fastest
+# the keys of a result's `latency_ms`
+LATENCY_KEYS = ("median", "mean", "std", "p10", "p90", "ci95", "min", "max")
 CV_LIMIT = 0.10         # std / mean, where only a summary is known (the spread limit for a normal shape)
 
 
@@ -110,18 +112,20 @@ def statistics(samples: list[float], process_medians: list[float] | None = None)
         if abs(drift) > DRIFT_LIMIT:
             reasons.append(f"drift: the second half's median is {100 * drift:+.0f}% off the first's")
     return {"median": median, "mean": mean, "std": std, "p10": p10, "p90": p90,
-            "ci95": list(median_ci95(s)), "n": n, "noisy": bool(reasons), "noisy_reason": "; ".join(reasons) or None}
-
-
-def summary_statistics(*, mean: float, n: int | None, std: float | None = None, median: float | None = None,
-                       p10: float | None = None, p90: float | None = None) -> dict:
-    """The same document for a run known only by its summary (benchmark_model prints count, avg,
-    std, and in newer versions a median, but no samples): what it lacks stays None, never guessed."""
-    reasons = []
-    if std is not None and mean > 0 and std / mean > CV_LIMIT:
-        reasons.append(f"high spread: std is {100 * std / mean:.0f}% of the mean")
-    return {"median": median, "mean": mean, "std": std, "p10": p10, "p90": p90, "ci95": [None, None], "n": n,
+            "ci95": list(median_ci95(s)), "min": s[0], "max": s[-1], "n": n,
             "noisy": bool(reasons), "noisy_reason": "; ".join(reasons) or None}
+
+
+def summary_statistics(*, mean: float | None, n: int | None, std: float | None = None,
+                       median: float | None = None, min: float | None = None, max: float | None = None) -> dict:
+    """The same document for a run known only by its summary (benchmark_model prints count, avg,
+    std, min, max, and in newer versions a median, but no samples): what it lacks stays None,
+    never guessed; a log with no end-to-end figure at all has mean None."""
+    reasons = []
+    if std is not None and mean and std / mean > CV_LIMIT:
+        reasons.append(f"high spread: std is {100 * std / mean:.0f}% of the mean")
+    return {"median": median, "mean": mean, "std": std, "p10": None, "p90": None, "ci95": [None, None],
+            "min": min, "max": max, "n": n, "noisy": bool(reasons), "noisy_reason": "; ".join(reasons) or None}
 
 
 def headline(latency_ms: dict) -> tuple[float, str]:

@@ -65,30 +65,19 @@ def devices(serials: tuple[str, ...], as_json: bool):
 
 
 def log_result(log, *, variant: str, device: str, source: str) -> dict:
-    """A parsed benchmark_model log as one entry of the run JSON's `results`."""
-    from .measure import summary_statistics
+    """A parsed benchmark_model log as one entry of the run JSON's `results`: per_layer is the Run
+    Order table as printed, one row per line, and the initialisation table is kept apart."""
+    from .runner import Subject, result_of
 
-    ms = lambda us: None if us is None else us / 1000  # noqa: E731
-    notes = []
-    if log.avg_us is None:
-        notes.append("the log has no end-to-end average (e.g. a profiler-only fragment); latency is null")
-        stats = {"median": None, "mean": None, "std": None, "p10": None, "p90": None, "ci95": [None, None],
-                 "n": None, "noisy": False, "noisy_reason": None}
-    else:
-        stats = summary_statistics(mean=ms(log.avg_us), n=log.count, std=ms(log.std_us))
-    rows = [{"name": r.name, "op": r.node_type, "ms": r.avg_ms} for r in log.ops]
-    return {
-        "variant": variant, "runtime": "litert", "format": "tflite", "device": device, "threads": None,
-        "core": None,
-        "latency_ms": {**{k: stats[k] for k in ("median", "mean", "std", "p10", "p90", "ci95")},
-                       "min": ms(log.min_us), "max": ms(log.max_us)},
-        "n": stats["n"], "noisy": stats["noisy"], "noisy_reason": stats["noisy_reason"],
-        "per_layer": rows, "per_layer_sum_ms": log.ops_sum_ms,
-        "init_layers": [{"name": r.name, "op": r.node_type, "ms": r.avg_ms} for r in log.init_ops],
-        "madds": None, "params": None,
-        "settings": {"source": "benchmark_model log", "log": source, "log_format": log.fmt},
-        "artifact_sha256": None, "device_state": {}, "notes": notes,
-    }
+    subject = Subject(variant, "litert", "tflite", None, None, None, ())
+    result = result_of({"summary": log.summary_ms(), "ops": []}, subject, device=device, core=None,
+                       settings={"source": "benchmark_model log", "log": source, "log_format": log.fmt})
+    return {**result,
+            "per_layer": [{"name": r.name, "op": r.node_type, "ms": r.avg_ms} for r in log.ops],
+            "per_layer_sum_ms": log.ops_sum_ms,
+            "init_layers": [{"name": r.name, "op": r.node_type, "ms": r.avg_ms} for r in log.init_ops],
+            "notes": [] if log.avg_us is not None else
+            ["the log has no end-to-end average (e.g. a profiler-only fragment); latency is null"]}
 
 
 @click.command()
@@ -127,6 +116,7 @@ def ingest(logfile: str, device: str, variant: str | None, db: str, as_json: boo
     mean = f"{lat['mean']:.3f} ms mean over {result['n']} runs" if lat["mean"] is not None else "no end-to-end time"
     layers = (f"{len(result['per_layer'])} op rows summing to {result['per_layer_sum_ms']:.3f} ms"
               if result["per_layer"] else "no op rows")
-    click.echo(f"{path.name}: {mean}; {layers}; {'already in' if stored else 'stored in'} {db}")
+    click.echo(f"{path.name} (benchmark_model log, {log.fmt} format, device {device}): {mean}; {layers}; "
+               f"{'already in' if stored else 'stored in'} {db}")
     for note in result["notes"]:
         click.echo(f"note: {note}")

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Callable
 
 from .arch import Network, resolve
-from .artifacts import exporter_versions, get_artifact, input_shape
+from .artifacts import exporter_versions, foreign_artifact, get_artifact, input_shape, sha256_file
 from .cost import summary
 from .errors import DeviceLost, UserError
-from .measure import Protocol, headline, statistics, summary_statistics
+from .measure import LATENCY_KEYS, Protocol, headline, statistics, summary_statistics
 from .runtimes import DEFAULT_FORMAT, RUNTIMES
 from .runtimes.base import OpTime
 from .spec import parse_variant
@@ -36,6 +36,14 @@ class Cell:
     format: str
 
 
+def format_of(runtime: str, precision: str) -> str | None:
+    """The artifact format a runtime measures at a precision; None where it has none (int8 exists
+    only as TFLite)."""
+    if precision == "fp32":
+        return DEFAULT_FORMAT[runtime]
+    return PRECISIONS[precision] if runtime == "litert" else None
+
+
 def plan_grid(variants: list[str], runtimes: list[str], precisions: list[str]) -> list[Cell]:
     """Validates every name up front, so a typo fails before anything is measured."""
     for r in runtimes:
@@ -44,15 +52,60 @@ def plan_grid(variants: list[str], runtimes: list[str], precisions: list[str]) -
     for p in precisions:
         if p not in PRECISIONS:
             raise UserError(f"unknown precision {p!r}; allowed: {', '.join(PRECISIONS)}")
-    cells = []
-    for v in variants:
-        canonical = str(parse_variant(v))
-        for r in runtimes:
-            # int8 exists only as TFLite; the other runtimes measure their float format
-            formats = ([PRECISIONS[p] for p in precisions] if r == "litert"
-                       else [DEFAULT_FORMAT[r]] if "fp32" in precisions else [])
-            cells += [Cell(canonical, r, f) for f in formats]
-    return cells
+    return [Cell(str(parse_variant(v)), r, f) for v in variants for r in runtimes
+            for f in dict.fromkeys(format_of(r, p) for p in precisions) if f]
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What one measurement measures: a variant's artifact, or a model file the tool did not build."""
+    name: str                   # the canonical variant, or the file's name
+    runtime: str
+    format: str
+    net: Network | None         # None for a foreign file: no paper layers, no cost
+    artifact: Path | None       # None for torch, which builds the module in the worker
+    sha256: str | None
+    input_shape: tuple[int, ...]
+
+
+def variant_subject(cell: Cell) -> Subject:
+    """Exports (or finds in the cache) the cell's artifact."""
+    net = resolve(cell.variant)
+    art = get_artifact(net.variant, cell.format) if cell.format != "torch" else None
+    return Subject(cell.variant, cell.runtime, cell.format, net, art and art.path, art and art.sha256,
+                   input_shape(net.res))
+
+
+def file_subject(path: Path, runtime: str | None) -> Subject:
+    fmt, shape = foreign_artifact(path)
+    native = {"onnx": "onnxruntime", "tflite": "litert"}[fmt]
+    if runtime not in (None, native):
+        raise UserError(f"runtime {runtime!r} cannot run a .{fmt} file; use {native}")
+    return Subject(path.name, native, fmt, None, path.resolve(), sha256_file(path), shape)
+
+
+def settings_of(subject: Subject, s: Settings, protocol: Protocol, core: int | None) -> dict:
+    """Everything that makes two measurements comparable (and --resume's key)."""
+    d = {"threads": s.threads, "core": core, "format": subject.format, "per_layer": s.per_layer,
+         "protocol": protocol.as_dict()}
+    if subject.runtime == "litert":
+        d["xnnpack"] = s.xnnpack
+    if subject.runtime == "onnxruntime":
+        d["ort_opt_level"] = s.ort_opt_level
+    return d
+
+
+def measure(subject: Subject, target, protocol: Protocol, settings: Settings) -> dict:
+    """One measurement on the target, as a result of the run JSON (plus samples for the store)."""
+    job = {"variant": subject.name, "runtime": subject.runtime, "format": subject.format,
+           "input_shape": list(subject.input_shape), "artifact": str(subject.artifact) if subject.artifact else None,
+           "threads": settings.threads,
+           "options": {"xnnpack": settings.xnnpack, "ort_opt_level": settings.ort_opt_level}
+           if subject.runtime != "torch" else {},
+           "protocol": {**protocol.as_dict(), "profile_runs": protocol.profile_runs if settings.per_layer else 0},
+           "per_layer": settings.per_layer}
+    return result_of(target.measure(job), subject, device=target.name, core=target.core,
+                     settings=settings_of(subject, settings, protocol, target.core))
 
 
 def layer_rows(ops: list[OpTime], net: Network | None) -> list[dict]:
@@ -75,8 +128,7 @@ def layer_rows(ops: list[OpTime], net: Network | None) -> list[dict]:
     return rows
 
 
-def result_of(measured: dict, *, variant: str, runtime: str, fmt: str, device: str, core: int | None,
-              settings: dict, net: Network | None, artifact_sha256: str | None) -> dict:
+def result_of(measured: dict, subject: Subject, *, device: str, core: int | None, settings: dict) -> dict:
     """One entry of the run JSON's `results`."""
     stats = (statistics(measured["samples_ms"], measured.get("process_medians_ms"))
              if measured.get("samples_ms")
@@ -85,30 +137,20 @@ def result_of(measured: dict, *, variant: str, runtime: str, fmt: str, device: s
     # of the profiled run, applied to the unprofiled headline; time outside any op stays a visible gap.
     profiled_ms = measured.get("profiled_run_ms")
     scale = headline(stats)[0] / profiled_ms if profiled_ms else 1.0
-    rows = layer_rows([OpTime(layer, node, op, ms * scale) for layer, node, op, ms in measured["ops"]], net)
-    cost = summary(net) if net is not None else {}
+    rows = layer_rows([OpTime(layer, node, op, ms * scale) for layer, node, op, ms in measured["ops"]], subject.net)
+    cost = summary(subject.net) if subject.net is not None else {}
     return {
-        "variant": variant, "runtime": runtime, "format": fmt, "device": device,
-        "threads": settings["threads"], "core": core,
-        "latency_ms": {k: stats[k] for k in ("median", "mean", "std", "p10", "p90", "ci95")},
+        "variant": subject.name, "runtime": subject.runtime, "format": subject.format, "device": device,
+        "threads": settings.get("threads"), "core": core,
+        "latency_ms": {k: stats[k] for k in LATENCY_KEYS},
         "n": stats["n"], "noisy": stats["noisy"], "noisy_reason": stats["noisy_reason"],
         "per_layer": rows, "per_layer_sum_ms": sum(r["ms"] for r in rows) if rows else None,
         "profiler": {"profiled_run_ms": profiled_ms, "scale": scale} if profiled_ms else None,
         "process_medians_ms": measured.get("process_medians_ms"),
         "madds": cost.get("madds"), "params": cost.get("params"),
-        "settings": settings, "artifact_sha256": artifact_sha256,
+        "settings": settings, "artifact_sha256": subject.sha256,
         "device_state": measured.get("device_state", {}), "samples_ms": measured.get("samples_ms", []),
     }
-
-
-def _settings(cell: Cell, s: Settings, protocol: Protocol, core: int | None) -> dict:
-    d = {"threads": s.threads, "core": core, "format": cell.format, "per_layer": s.per_layer,
-         "protocol": protocol.as_dict()}
-    if cell.runtime == "litert":
-        d["xnnpack"] = s.xnnpack
-    if cell.runtime == "onnxruntime":
-        d["ort_opt_level"] = s.ort_opt_level
-    return d
 
 
 def run_grid(cells: list[Cell], target, protocol: Protocol, settings: Settings, store: Store, *,
@@ -118,44 +160,27 @@ def run_grid(cells: list[Cell], target, protocol: Protocol, settings: Settings, 
     run_id = store.start_run({**exporter_versions(), "device": target.describe()})
     results = []
     for cell in cells:
-        net = resolve(cell.variant)
         on_event("export", cell, None)
-        sha = None
-        if cell.format != "torch":
-            art = get_artifact(cell.variant, cell.format)
-            sha = art.sha256
-        s = _settings(cell, settings, protocol, target.core)
-        key = measurement_key(cell.variant, sha or "torch", cell.runtime, target.name, s)
+        subject = variant_subject(cell)
+        s = settings_of(subject, settings, protocol, target.core)
+        key = measurement_key(cell.variant, subject.sha256 or "torch", cell.runtime, target.name, s)
         if resume and store.has(key):
             stored = store.measurements_by_key(key)
             results.append({**stored, "resumed": True})
             on_event("skipped", cell, stored)
             continue
         on_event("measure", cell, None)
-        job = {"variant": cell.variant, "runtime": cell.runtime, "format": cell.format,
-               "input_shape": input_shape(net.res),
-               "artifact": str(art.path) if sha else None, "threads": settings.threads,
-               "options": {"xnnpack": settings.xnnpack, "ort_opt_level": settings.ort_opt_level}
-               if cell.runtime != "torch" else {},
-               "protocol": {**protocol.as_dict(), "profile_runs": protocol.profile_runs if settings.per_layer else 0},
-               "per_layer": settings.per_layer}
         try:
-            measured = target.measure(job)
+            result = measure(subject, target, protocol, settings)
         except DeviceLost:
             raise  # every later cell would fail too; what is stored stays, --resume continues
         except UserError as e:
-            failed = {"variant": cell.variant, "runtime": cell.runtime, "format": cell.format,
+            result = {"variant": cell.variant, "runtime": cell.runtime, "format": cell.format,
                       "device": target.name, "threads": settings.threads, "core": target.core,
-                      "settings": s, "artifact_sha256": sha, "status": "error", "error": str(e)}
-            store.add_measurement(run_id, key, failed)
-            results.append(failed)
-            on_event("error", cell, failed)
-            continue
-        result = result_of(measured, variant=cell.variant, runtime=cell.runtime, fmt=cell.format,
-                           device=target.name, core=target.core, settings=s, net=net, artifact_sha256=sha)
+                      "settings": s, "artifact_sha256": subject.sha256, "status": "error", "error": str(e)}
         result["id"] = store.add_measurement(run_id, key, result)
         results.append(result)
-        on_event("done", cell, result)
+        on_event("error" if result.get("status") == "error" else "done", cell, result)
     return results
 
 

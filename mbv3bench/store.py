@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS measurements (
   variant TEXT, format TEXT, artifact_sha256 TEXT, runtime TEXT, device TEXT, threads INTEGER, core INTEGER,
   settings TEXT, status TEXT, error TEXT,
   n INTEGER, median_ms REAL, mean_ms REAL, std_ms REAL, p10_ms REAL, p90_ms REAL, ci_lo_ms REAL, ci_hi_ms REAL,
-  noisy INTEGER, noisy_reason TEXT, per_layer_sum_ms REAL, madds INTEGER, params INTEGER, device_state TEXT);
+  min_ms REAL, max_ms REAL, noisy INTEGER, noisy_reason TEXT, per_layer_sum_ms REAL, madds INTEGER, params INTEGER, device_state TEXT);
 CREATE INDEX IF NOT EXISTS measurements_key ON measurements(key, status);
 CREATE TABLE IF NOT EXISTS samples (
   measurement_id INTEGER REFERENCES measurements(id), idx INTEGER, ms REAL);
@@ -65,10 +65,18 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, isolation_level=None)
             self.db.executescript(SCHEMA)
+            self._migrate()
             self.db.execute("PRAGMA journal_mode=WAL")
         except (OSError, sqlite3.Error) as e:
             raise UserError(f"cannot use results store {self.path}: {e}") from None
         self.db.row_factory = sqlite3.Row
+
+    def _migrate(self) -> None:
+        """Stores written before min/max were kept gain the columns (left null for old rows)."""
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(measurements)")}
+        for column in ("min_ms", "max_ms"):
+            if column not in have:
+                self.db.execute(f"ALTER TABLE measurements ADD COLUMN {column} REAL")
 
     def close(self) -> None:
         self.db.close()
@@ -104,13 +112,14 @@ class Store:
             cur = self.db.execute(
                 "INSERT INTO measurements (run_id, key, created_at, variant, format, artifact_sha256, runtime, device,"
                 " threads, core, settings, status, error, n, median_ms, mean_ms, std_ms, p10_ms, p90_ms, ci_lo_ms,"
-                " ci_hi_ms, noisy, noisy_reason, per_layer_sum_ms, madds, params, device_state)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " ci_hi_ms, min_ms, max_ms, noisy, noisy_reason, per_layer_sum_ms, madds, params, device_state)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, key, time.time(), result["variant"], result.get("format"), result.get("artifact_sha256"),
                  result["runtime"], result["device"], result.get("threads"), result.get("core"),
                  json.dumps(result.get("settings", {}), sort_keys=True), result.get("status", "ok"),
                  result.get("error"), result.get("n"), lat.get("median"), lat.get("mean"), lat.get("std"),
-                 lat.get("p10"), lat.get("p90"), ci[0], ci[1], int(bool(result.get("noisy"))),
+                 lat.get("p10"), lat.get("p90"), ci[0], ci[1], lat.get("min"), lat.get("max"),
+                 int(bool(result.get("noisy"))),
                  result.get("noisy_reason"), result.get("per_layer_sum_ms"), result.get("madds"),
                  result.get("params"), json.dumps(result.get("device_state", {}))))
             mid = cur.lastrowid
@@ -145,7 +154,8 @@ class Store:
             "device": r["device"], "threads": r["threads"], "core": r["core"],
             "settings": json.loads(r["settings"] or "{}"),
             "latency_ms": {"median": r["median_ms"], "mean": r["mean_ms"], "std": r["std_ms"], "p10": r["p10_ms"],
-                           "p90": r["p90_ms"], "ci95": [r["ci_lo_ms"], r["ci_hi_ms"]]},
+                           "p90": r["p90_ms"], "ci95": [r["ci_lo_ms"], r["ci_hi_ms"]], "min": r["min_ms"],
+                           "max": r["max_ms"]},
             "n": r["n"], "noisy": bool(r["noisy"]), "noisy_reason": r["noisy_reason"],
             "per_layer": [dict(x) for x in layers], "per_layer_sum_ms": r["per_layer_sum_ms"],
             "madds": r["madds"], "params": r["params"], "device_state": json.loads(r["device_state"] or "{}"),

@@ -83,16 +83,16 @@ def _target(phone, **options):
 
 @pytest.mark.parametrize("xnnpack", [True, False])
 def test_run_on_a_phone(cli, phone, artifact, tmp_path, xnnpack):
-    from mbv3bench.runner import public, result_of
+    from mbv3bench.runner import Subject, public, result_of
 
     out = tmp_path / "run.json"
     code, stdout, stderr = _run(cli, phone, tmp_path, "--models", VARIANT, "--json", str(out),
                                 *([] if xnnpack else ["--no-xnnpack"]))
     assert code == 0, stderr
     doc = json.loads(out.read_text())
-    local_shape = public(result_of({"samples_ms": [1.0, 2.0], "ops": []}, variant=VARIANT, runtime="litert",
-                                   fmt="tflite", device="local", core=0, settings={"threads": 1}, net=None,
-                                   artifact_sha256=None))
+    local_shape = public(result_of({"samples_ms": [1.0, 2.0], "ops": []},
+                                   Subject(VARIANT, "litert", "tflite", None, None, None, (1, 3, 96, 96)),
+                                   device="local", core=0, settings={"threads": 1}))
     (result,) = doc["results"]
     assert set(doc) == {"device", "protocol", "results"} and set(result) == set(local_shape)
     assert doc["device"]["model"] == "Pixel 3" and doc["device"]["core"] == 4

@@ -42,3 +42,14 @@ def test_help_does_not_import_torch():
     code = "import sys; from mbv3bench.cli import main; sys.argv=['mbv3bench','--help']\n" \
            "try: main()\nexcept SystemExit: pass\nassert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("args, names", [
+    (["table", "--paper-table", "7"], "'7' is not one of '3', '4', '5'"),
+    (["run", "--runs", "abc"], "'abc' is not a valid integer"),
+    (["bogus"], "No such command 'bogus'"),
+    (["summary"], "Missing argument 'VARIANT'"),
+])
+def test_click_usage_errors_are_one_line_too(cli, args, names):
+    code, out, err = cli(*args)
+    assert code == 2 and err.startswith("error: ") and names in err and err.count("\n") == 1

@@ -61,3 +61,19 @@ def test_a_failed_insert_leaves_nothing_half_written(tmp_path):
             store.add_measurement(run, "k", bad)
         assert store.db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0] == 0
         assert store.db.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 0
+
+
+def test_an_older_store_gains_the_new_columns(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE measurements (id INTEGER PRIMARY KEY, run_id INTEGER, key TEXT, created_at REAL,"
+                   " variant TEXT, format TEXT, artifact_sha256 TEXT, runtime TEXT, device TEXT, threads INTEGER,"
+                   " core INTEGER, settings TEXT, status TEXT, error TEXT, n INTEGER, median_ms REAL, mean_ms REAL,"
+                   " std_ms REAL, p10_ms REAL, p90_ms REAL, ci_lo_ms REAL, ci_hi_ms REAL, noisy INTEGER,"
+                   " noisy_reason TEXT, per_layer_sum_ms REAL, madds INTEGER, params INTEGER, device_state TEXT)")
+    with Store(path) as store:
+        run = store.start_run({})
+        store.add_measurement(run, "k", {**_result(), "latency_ms": {**_result()["latency_ms"], "min": 1.9, "max": 2.1}})
+        assert store.measurements()[0]["latency_ms"]["max"] == 2.1

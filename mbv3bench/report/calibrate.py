@@ -3,18 +3,15 @@ single-core float32 GEMM throughput (GMAC/s) and memory bandwidth (GB/s).
 
 They run in a fresh process pinned like mbv3bench/worker.py, with BLAS held to one thread before
 numpy loads, so the peak is the one core's the measurements ran on. Results are stored per device
-and reused until asked to recalibrate. `python -m mbv3bench.report.calibrate '{"core": 3, ...}'`
-is the child's entry point.
+and reused until asked to recalibrate. `python -m mbv3bench.report.calibrate < job.json` is the
+child's entry point.
 """
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
-
-from ..errors import UserError
 
 KINDS = {"gemm": "GMAC/s", "membw": "GB/s"}
 GEMM_N = 512
@@ -53,17 +50,10 @@ def _measure(budget_s: float) -> dict:
 
 def measure_peaks(core: int, budget_s: float = 5.0) -> dict:
     """Runs the child pinned to core; returns {"gemm": {value, detail}, "membw": {value, detail}}."""
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    job = json.dumps({"core": core, "budget_s": budget_s})
-    try:
-        proc = subprocess.run([sys.executable, "-m", "mbv3bench.report.calibrate", job], capture_output=True,
-                              text=True, timeout=CHILD_TIMEOUT_S, env=env)
-    except subprocess.TimeoutExpired:
-        raise UserError(f"calibration on core {core} timed out after {CHILD_TIMEOUT_S} s") from None
-    if proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-        raise UserError(f"calibration on core {core} failed: {tail}")
-    return json.loads(proc.stdout)
+    from ..targets.local import run_pinned
+
+    return run_pinned("mbv3bench.report.calibrate", {"core": core, "budget_s": budget_s}, threads=1,
+                      what=f"calibration on core {core}", timeout=CHILD_TIMEOUT_S)
 
 
 def peaks(store, device: str, *, recalibrate: bool = False, budget_s: float = 5.0) -> dict | None:
@@ -86,7 +76,7 @@ def peaks(store, device: str, *, recalibrate: bool = False, budget_s: float = 5.
 
 
 def main() -> None:
-    job = json.loads(sys.argv[1])
+    job = json.loads(sys.stdin.read())
     os.sched_setaffinity(0, {job["core"]})  # before numpy loads, so every BLAS thread inherits the mask
     json.dump(_measure(job["budget_s"]), sys.stdout)
 

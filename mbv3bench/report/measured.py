@@ -5,19 +5,19 @@ from __future__ import annotations
 import time
 
 from ..errors import UserError
-from ..runtimes import DEFAULT_FORMAT, RUNTIMES
+from ..runtimes import RUNTIMES
 
 
 def format_of(runtime: str, precision: str) -> str:
+    """runner.format_of, for a table or figure that needs the format to exist."""
+    from ..runner import format_of as runner_format_of
+
     if runtime not in RUNTIMES:
         raise UserError(f"unknown runtime {runtime!r}; allowed: {', '.join(RUNTIMES)}")
-    if precision == "fp32":
-        return DEFAULT_FORMAT[runtime]
-    if runtime != "litert":
+    fmt = runner_format_of(runtime, precision)
+    if fmt is None:
         raise UserError(f"precision {precision} exists only as TFLite: use --runtime litert")
-    from ..runner import PRECISIONS
-
-    return PRECISIONS[precision]
+    return fmt
 
 
 def _is_paper_protocol(r: dict) -> bool:

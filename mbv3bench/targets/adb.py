@@ -148,12 +148,6 @@ def _parse_state(text: str) -> dict:
     return state
 
 
-def _median_ms(output: str) -> float | None:
-    """The main run's median: newer benchmark_model builds print it on their last count= line."""
-    found = re.findall(r"^(?:INFO: )?count=\d+ .*\bavg=.*\bmedian=(\d+(?:\.\d+)?)", output, re.M)
-    return float(found[-1]) / 1000 if found else None
-
-
 def op_rows_to_layers(log, ops) -> list[list]:
     """[layer, node, op, ms] per Run Order row. Builtin rows name their node index (`...:N`);
     XNNPACK operator rows are matched to TFLite ops by the order walk of tflite_layers."""
@@ -349,7 +343,7 @@ class AdbTarget:
             raise MeasurementError(f"benchmark_model printed no timings on {self.where}: {_tail(out)}") from None
         if log.avg_us is None:
             raise MeasurementError(f"benchmark_model printed no average on {self.where}: {_tail(out)}")
-        return log, out
+        return log
 
     def measure(self, job: dict) -> dict:
         if job["runtime"] != "litert" or not job.get("artifact"):
@@ -366,7 +360,7 @@ class AdbTarget:
         cooldowns = []
         for attempt in range(MAX_ATTEMPTS):
             before = self._state(what)
-            log, out = self._benchmark(binary, common + [
+            log = self._benchmark(binary, common + [
                 f"--warmup_runs={p['warmup_runs']}", f"--warmup_min_secs={p['warmup_secs']}",
                 f"--num_runs={p['runs']}", f"--min_secs={p['min_secs']}", f"--max_secs={p['max_secs']}"],
                 job["threads"], what, timeout)
@@ -377,16 +371,13 @@ class AdbTarget:
             cooldowns.append({"reason": reason, **self._cool_down()})
         ops, profiled_run_ms = [], None
         if job.get("per_layer") and p.get("profile_runs"):
-            profiled, _ = self._benchmark(binary, common + [
+            profiled = self._benchmark(binary, common + [
                 "--warmup_runs=1", "--warmup_min_secs=0", f"--num_runs={p['profile_runs']}", "--min_secs=0",
                 f"--max_secs={p['max_secs']}", "--enable_op_profiling=true"],
                 job["threads"], f"the per-layer profile of {job['variant']}", timeout)
             from ..tflite_layers import tflite_ops
             ops = op_rows_to_layers(profiled, tflite_ops(artifact))
             profiled_run_ms = profiled.avg_us / 1000 if profiled.avg_us else None
-        ms = lambda us: None if us is None else us / 1000  # noqa: E731
-        return {"summary": {"mean": log.avg_us / 1000, "n": log.count, "std": ms(log.std_us), "median": _median_ms(out)},
-                "ops": ops, "profiled_run_ms": profiled_run_ms,
+        return {"summary": log.summary_ms(), "ops": ops, "profiled_run_ms": profiled_run_ms,
                 "device_state": {"before": before, "after": after, "cooldowns": cooldowns,
-                                 "throttled": reason, "battery_level": after["battery_level"],
-                                 "min_ms": ms(log.min_us), "max_ms": ms(log.max_us)}}
+                                 "throttled": reason, "battery_level": after["battery_level"]}}

@@ -51,6 +51,22 @@ def _core_mhz(core: int) -> float | None:
     return None
 
 
+def run_pinned(module: str, job: dict, *, threads: int, what: str, timeout: float = WORKER_TIMEOUT_S) -> dict:
+    """Runs `python -m module` with `job` as JSON on stdin and returns the JSON it prints; the
+    child pins itself to job["core"] before importing anything that starts threads. BLAS/OpenMP
+    pools are held to `threads`. A failure is one line: the child's last stderr line."""
+    env = {**os.environ, **{v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}
+    try:
+        proc = subprocess.run([sys.executable, "-m", module], input=json.dumps(job), capture_output=True,
+                              text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        raise MeasurementError(f"{what} timed out after {timeout:g} s") from None
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+        raise MeasurementError(f"{what}: {tail}")
+    return json.loads(proc.stdout)
+
+
 class LocalTarget:
     kind = "local"
 
@@ -83,22 +99,11 @@ class LocalTarget:
         """The protocol in protocol.processes fresh processes, samples pooled; the per-layer
         profile comes from the first."""
         before = self.state()
-        runs = [self._worker({**job, "core": self.core, "per_layer": job["per_layer"] and i == 0})
+        what = f"{job['variant']} on {job['runtime']}"
+        runs = [run_pinned("mbv3bench.worker", {**job, "core": self.core, "per_layer": job["per_layer"] and i == 0},
+                           threads=job["threads"], what=what)
                 for i in range(job["protocol"].get("processes", 1))]
         after = self.state()
         return {**runs[0], "samples_ms": [ms for r in runs for ms in r["samples_ms"]],
                 "process_medians_ms": [statistics.median(r["samples_ms"]) for r in runs],
                 "device_state": {"before": before, "after": after}}
-
-    def _worker(self, job: dict) -> dict:
-        env = {**os.environ, "OMP_NUM_THREADS": str(job["threads"]), "MKL_NUM_THREADS": str(job["threads"])}
-        try:
-            proc = subprocess.run([sys.executable, "-m", "mbv3bench.worker"], input=json.dumps(job),
-                                  capture_output=True, text=True, timeout=WORKER_TIMEOUT_S, env=env)
-        except subprocess.TimeoutExpired:
-            raise MeasurementError(f"measurement of {job['variant']} on {job['runtime']} timed out "
-                                   f"after {WORKER_TIMEOUT_S} s") from None
-        if proc.returncode != 0:
-            tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-            raise MeasurementError(f"{job['variant']} on {job['runtime']}: {tail}")
-        return json.loads(proc.stdout)
