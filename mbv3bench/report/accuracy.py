@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..runner import PRECISIONS
 from ..spec import MODELS_DIR, SpecError, Variant, parse_variant
 
 ACCURACY_CSV = MODELS_DIR / "accuracy.csv"
 PAPER_LATENCY_CSV = MODELS_DIR / "paper_latency.csv"
-PRECISIONS = ("fp32", "int8", "int8-fhs")
 PIXELS = ("pixel1", "pixel2", "pixel3")
 # when a variant is in several published tables, the paper's own tables win over its companions
 TABLE_PRIORITY = ("3", "4", "5", "tf-slim")
