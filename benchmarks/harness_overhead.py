@@ -45,10 +45,12 @@ def main() -> None:
     args = ap.parse_args()
     os.sched_setaffinity(0, {args.core})
 
-    from mbv3bench.arch import resolve
-    from mbv3bench.artifacts import get_artifact, input_array, input_shape
-    from mbv3bench.measure import Protocol, time_runs
-    from mbv3bench.runtimes import DEFAULT_FORMAT, get_runtime
+    from mbv3bench.zoo.arch import resolve
+    from mbv3bench.export.artifacts import get_artifact
+    from mbv3bench.runtimes.inputs import input_array, input_shape
+    from mbv3bench.measure.protocol import Protocol, time_runs
+    from mbv3bench.core.registry import format_of
+    from mbv3bench.runtimes import get_runtime
 
     net = resolve(args.variant)
     x = input_array(input_shape(net.res))
@@ -56,7 +58,7 @@ def main() -> None:
     print(f"{net.variant}, core {args.core}, {args.rounds} alternating rounds of {args.runs} runs")
     for name, bare in (("litert", bare_litert), ("onnxruntime", bare_onnxruntime)):
         runtime = get_runtime(name)
-        session = runtime.load(get_artifact(net.variant, DEFAULT_FORMAT[name]).path, 1)
+        session = runtime.load(get_artifact(net.variant, format_of(name, "fp32")).path, 1)
         runtime.bind_input(session, x)
         bare(session, 50)   # warm-up
         harness, loop = [], []

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from .errors import UserError
+from .core.errors import UserError
 
 
 class _Cli(click.Group):
@@ -52,9 +52,9 @@ def _print_json(doc) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def models(as_json: bool):
     """List the networks of the catalog (models/*.yaml) with their cost at width 1."""
-    from .arch import resolve
-    from .cost import summary
-    from .spec import catalog, load_spec
+    from .zoo.arch import resolve
+    from .zoo.cost import summary
+    from .zoo.spec import catalog, load_spec
 
     rows = []
     for name in catalog():
@@ -85,8 +85,8 @@ def _shape(s) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def summary(variant: str, as_json: bool):
     """Per-layer shapes, MAdds, parameters and bytes moved of VARIANT."""
-    from .arch import resolve
-    from .cost import summary as cost_summary
+    from .zoo.arch import resolve
+    from .zoo.cost import summary as cost_summary
 
     doc = cost_summary(resolve(variant))
     if as_json:
@@ -118,7 +118,7 @@ def export(variant: str, fmt: str, out_dir: str | None, rebuild: bool):
     import shutil
     from pathlib import Path
 
-    from .artifacts import get_artifact
+    from .export.artifacts import get_artifact
 
     art = get_artifact(variant, fmt, rebuild=rebuild)
     path = art.path
@@ -171,7 +171,7 @@ def _phone_options(f):
 
 
 def _open_target(device: str, kw: dict):
-    from .devices import load_device
+    from .targets.profiles import load_device
     from .targets import open_target
 
     target = open_target(load_device(device), core=kw["core"], serial=kw["serial"],
@@ -182,7 +182,7 @@ def _open_target(device: str, kw: dict):
 
 
 def _protocol(kw: dict):
-    from .measure import Protocol
+    from .measure.protocol import Protocol
 
     if kw["threads"] < 1:
         raise UserError("--threads must be >= 1")
@@ -193,7 +193,7 @@ def _protocol(kw: dict):
 def _results_table(doc: dict, title: str):
     from rich.table import Table
 
-    from .measure import headline
+    from .measure.protocol import headline
 
     table = Table(title=title)
     for col in ("variant", "runtime", "format", "median ms", "95% CI", "n", "MAdds (M)", "GMAC/s",
@@ -248,9 +248,9 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .devices import load_device
+    from .targets.profiles import load_device
     from .runner import Settings, plan_grid, public, run_grid, write_reports
-    from .spec import split_variant_list
+    from .zoo.spec import split_variant_list
     from .store import Store
     from .ui import console
 
@@ -310,7 +310,7 @@ def profile(model, runtime, device, as_json, **kw):
     """Per-layer table of one model: a VARIANT, or a .onnx / .tflite file (also one made by other tools)."""
     from pathlib import Path
 
-    from .measure import headline
+    from .measure.protocol import headline
     from .runner import Settings, file_subject, measure, plan_grid, public, variant_subject
     from .ui import console
 
@@ -347,7 +347,7 @@ main.add_command(table)
 main.add_command(plot)
 main.add_command(report)
 
-from .phone_commands import devices, ingest  # noqa: E402
+from .android.commands import devices, ingest  # noqa: E402
 main.add_command(devices)
 main.add_command(ingest)
 

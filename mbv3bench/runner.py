@@ -8,18 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .arch import Network, resolve
-from .artifacts import exporter_versions, foreign_artifact, get_artifact, input_shape, sha256_file
-from .cost import summary
-from .errors import DeviceLost, UserError
-from .measure import LATENCY_KEYS, Protocol, headline, statistics, summary_statistics
-from .runtimes import DEFAULT_FORMAT, RUNTIMES
+from .zoo.arch import Network, resolve
+from .export.artifacts import exporter_versions, foreign_artifact, get_artifact, sha256_file
+from .runtimes.inputs import input_shape
+from .zoo.cost import summary
+from .core.errors import DeviceLost, UserError
+from .measure.protocol import LATENCY_KEYS, Protocol, headline, statistics, summary_statistics
+from .core.registry import check_precision, check_runtime, format_of, native_runtime
 from .runtimes.base import OpTime
-from .spec import parse_variant
+from .zoo.spec import parse_variant
 from .store import Store, measurement_key
-
-PRECISIONS = {"fp32": "tflite", "int8": "tflite-int8", "int8-fhs": "tflite-int8-fhs"}
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -36,22 +34,12 @@ class Cell:
     format: str
 
 
-def format_of(runtime: str, precision: str) -> str | None:
-    """The artifact format a runtime measures at a precision; None where it has none (int8 exists
-    only as TFLite)."""
-    if precision == "fp32":
-        return DEFAULT_FORMAT[runtime]
-    return PRECISIONS[precision] if runtime == "litert" else None
-
-
 def plan_grid(variants: list[str], runtimes: list[str], precisions: list[str]) -> list[Cell]:
     """Validates every name up front, so a typo fails before anything is measured."""
     for r in runtimes:
-        if r not in RUNTIMES:
-            raise UserError(f"unknown runtime {r!r}; allowed: {', '.join(RUNTIMES)}")
+        check_runtime(r)
     for p in precisions:
-        if p not in PRECISIONS:
-            raise UserError(f"unknown precision {p!r}; allowed: {', '.join(PRECISIONS)}")
+        check_precision(p)
     return [Cell(str(parse_variant(v)), r, f) for v in variants for r in runtimes
             for f in dict.fromkeys(format_of(r, p) for p in precisions) if f]
 
@@ -78,7 +66,7 @@ def variant_subject(cell: Cell) -> Subject:
 
 def file_subject(path: Path, runtime: str | None) -> Subject:
     fmt, shape = foreign_artifact(path)
-    native = {"onnx": "onnxruntime", "tflite": "litert"}[fmt]
+    native = native_runtime(fmt)
     if runtime not in (None, native):
         raise UserError(f"runtime {runtime!r} cannot run a .{fmt} file; use {native}")
     return Subject(path.name, native, fmt, None, path.resolve(), sha256_file(path), shape)

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import UserError
+from .core.errors import UserError
 
 DEFAULT_DB = Path("reports/results.sqlite")
 

@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 from adb_double import AdbDeviceDouble
-from conftest import SHARED
+from conftest import FIXTURES
 
 FAKE_BENCHMARK = Path(__file__).with_name("fake_benchmark_model.py")
-FIXTURES = SHARED / "fixtures" / "benchmark_model"
 VARIANT = "mobilenet_v3_small:res=96,width=0.35"
 OTHER = "mobilenet_v3_small:res=64,width=0.35"
 PAPER_LAYERS = {"stem", "last_conv", "pool", "head_conv", "classifier"} | {f"bneck{i}" for i in range(1, 12)}
@@ -44,7 +43,7 @@ def private_env(tmp_path_factory):
 @pytest.fixture(scope="session")
 def artifact(private_env):
     """The small variant's .tflite, exported once per session (~20 s)."""
-    from mbv3bench.artifacts import get_artifact
+    from mbv3bench.export.artifacts import get_artifact
 
     return get_artifact(VARIANT, "tflite")
 
@@ -75,7 +74,7 @@ def _job(path, *, variant=VARIANT, per_layer=True):
 
 
 def _target(phone, **options):
-    from mbv3bench.devices import load_device
+    from mbv3bench.targets.profiles import load_device
     from mbv3bench.targets import open_target
 
     return open_target(load_device("pixel3"), serial=phone.address, benchmark_binary=str(FAKE_BENCHMARK), **options)
@@ -233,10 +232,8 @@ LOGS = [
 ]
 
 
-needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"fixture folder {FIXTURES} is absent")
 
 
-@needs_fixtures
 @pytest.mark.parametrize("name, avg_us, rows, sum_ms, init_rows", LOGS)
 def test_ingest_fixture(cli, tmp_path, name, avg_us, rows, sum_ms, init_rows):
     db = str(tmp_path / "r.sqlite")
@@ -252,7 +249,6 @@ def test_ingest_fixture(cli, tmp_path, name, avg_us, rows, sum_ms, init_rows):
     assert code == 0 and "already in" in stdout
 
 
-@needs_fixtures
 def test_ingest_rows_are_the_logs(cli, tmp_path):
     code, stdout, _ = cli("ingest", str(FIXTURES / LOGS[6][0]), "--db", str(tmp_path / "r.sqlite"),
                           "--variant", "mobilenet_v3_large", "--json")

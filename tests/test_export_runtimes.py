@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from ai_edge_litert.interpreter import Interpreter
 from torch import nn
 
-from mbv3bench.export.onnx import export_onnx, node_layer, onnx_node_layers
+from mbv3bench.export.onnx import export_onnx
+from mbv3bench.runtimes.onnx_layers import node_layer, onnx_node_layers
 from mbv3bench.export.tflite import export_tflite, export_tflite_int8
 from mbv3bench.runtimes.onnxruntime import OnnxRuntime
 from mbv3bench.runtimes.torch_eager import TorchRuntime
@@ -182,8 +183,11 @@ def test_onnxruntime_output_and_profile(onnx_path, x, reference, opt_level):
 
 
 def test_onnxruntime_unknown_opt_level():
-    with pytest.raises(ValueError, match="disable, basic, extended, all"):
-        OnnxRuntime("max")
+    from mbv3bench.core.errors import UserError
+    from mbv3bench.runtimes import get_runtime
+
+    with pytest.raises(UserError, match="disable, basic, extended, all"):
+        get_runtime("onnxruntime", ort_opt_level="max")
 
 
 def test_torch_runtime(model, x, reference):

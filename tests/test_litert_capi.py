@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from mbv3bench.runtimes.litert_capi import CompiledModel, LiteRtError, profile_summary
-from mbv3bench.tflite_layers import layer_of_events, layer_of_tensor_name, tflite_ops
+from mbv3bench.runtimes.tflite_layers import layer_of_events, layer_of_tensor_name, tflite_ops
 
 LAYERS = ("stem", "bneck1", "bneck2", "last_conv", "pool", "classifier")
 PROFILED_RUNS = 30

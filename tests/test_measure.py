@@ -3,8 +3,8 @@ import time
 
 import pytest
 
-from mbv3bench.errors import UserError
-from mbv3bench.measure import Protocol, median_ci95, statistics, summary_statistics, time_runs
+from mbv3bench.core.errors import UserError
+from mbv3bench.measure.protocol import Protocol, median_ci95, statistics, summary_statistics, time_runs
 
 
 def test_statistics_of_known_samples():

@@ -3,9 +3,9 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from mbv3bench.arch import resolve
-from mbv3bench.build import NaiveHardSwish, build
-from mbv3bench.cost import summary
+from mbv3bench.zoo.arch import resolve
+from mbv3bench.zoo.build import NaiveHardSwish, build
+from mbv3bench.zoo.cost import summary
 
 # published counts (MobileNetV3 paper v5 Table 3; MobileNetV2 paper); MAdds in millions
 TABLE3 = {

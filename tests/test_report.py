@@ -5,12 +5,12 @@ import json
 
 import pytest
 
-from mbv3bench.arch import resolve
-from mbv3bench.cost import summary
+from mbv3bench.zoo.arch import resolve
+from mbv3bench.zoo.cost import summary
 from mbv3bench.report import plots
 from mbv3bench.report.accuracy import load_accuracy, load_paper_latency
 from mbv3bench.report.tables import TABLES, build, render
-from mbv3bench.runtimes import DEFAULT_FORMAT
+from mbv3bench.core.registry import format_of
 from mbv3bench.store import Store
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -23,7 +23,7 @@ def fake_result(variant: str, runtime: str = "litert", fmt: str | None = None, d
     """A run-JSON result as runner.result_of makes it: per-layer times from a roofline (naive h-swish
     and int8 shifted the way they are on a real core), end-to-end 5% above their sum."""
     cost = summary(resolve(variant))
-    fmt = fmt or DEFAULT_FORMAT[runtime]
+    fmt = fmt or format_of(runtime, "fp32")
     scale = (1.15 if "naive" in variant else 1) * (0.6 if "int8" in fmt else 1)
     per_layer = [{"name": layer["name"], "op": layer["op"],
                   "ms": scale * max(SPEED[runtime] * layer["madds"] / 1e6, MS_PER_MB * layer["bytes"] / 1e6)}
@@ -169,7 +169,7 @@ def test_report_writes_index_of_tables_and_figures(db, tmp_path, cli):
 
 
 def test_calibration_is_measured_stored_and_reused(tmp_path):
-    from mbv3bench.report.calibrate import peaks
+    from mbv3bench.measure.calibrate import peaks
 
     with Store(tmp_path / "cal.sqlite") as store:
         first = peaks(store, "local", budget_s=0.2)

@@ -11,8 +11,8 @@ import time
 import pytest
 
 from conftest import FAST, SMALL
-from mbv3bench.arch import resolve
-from mbv3bench.cost import summary
+from mbv3bench.zoo.arch import resolve
+from mbv3bench.zoo.cost import summary
 
 LAYERS = {l.name for l in resolve(SMALL).layers}
 COST = summary(resolve(SMALL))

@@ -1,8 +1,9 @@
 import pytest
 import yaml
 
-from mbv3bench.arch import make_divisible, resolve
-from mbv3bench.spec import MODELS_DIR, SpecError, catalog, parse_spec, parse_variant, split_variant_list
+from mbv3bench.zoo.arch import make_divisible, resolve
+from mbv3bench.core.resources import BUILTIN_MODELS as MODELS_DIR
+from mbv3bench.zoo.spec import SpecError, catalog, parse_spec, parse_variant, split_variant_list
 
 
 def test_catalog_has_the_paper_networks():

@@ -1,7 +1,7 @@
 
 import pytest
 
-from mbv3bench.errors import UserError
+from mbv3bench.core.errors import UserError
 from mbv3bench.store import Store, measurement_key
 
 

@@ -7,12 +7,13 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UserError
-from ..runner import PRECISIONS
-from ..spec import MODELS_DIR, SpecError, Variant, parse_variant
+from ..core.errors import UserError
+from ..core.registry import PRECISIONS
+from ..core.resources import BUILTIN_MODELS
+from ..zoo.spec import SpecError, Variant, parse_variant
 
-ACCURACY_CSV = MODELS_DIR / "accuracy.csv"
-PAPER_LATENCY_CSV = MODELS_DIR / "paper_latency.csv"
+ACCURACY_CSV = BUILTIN_MODELS / "accuracy.csv"
+PAPER_LATENCY_CSV = BUILTIN_MODELS / "paper_latency.csv"
 PIXELS = ("pixel1", "pixel2", "pixel3")
 # when a variant is in several published tables, the paper's own tables win over its companions
 TABLE_PRIORITY = ("3", "4", "5", "tf-slim")

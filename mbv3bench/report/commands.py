@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import UserError
+from ..core.errors import UserError
 
 TABLE_NUMBERS = ("3", "4", "5")
 FIGURE_FILES = {"1": "figure1", "2": "figure2", "7": "figure7", "8": "figure8", "9": "figure9",
@@ -32,11 +32,9 @@ def _session(db: str, accuracy_file: str | None):
 
 
 def _runtime(runtime: str) -> str:
-    from ..runtimes import RUNTIMES
+    from ..core.registry import check_runtime
 
-    if runtime not in RUNTIMES:
-        raise UserError(f"unknown runtime {runtime!r}; allowed: {', '.join(RUNTIMES)}")
-    return runtime
+    return check_runtime(runtime)
 
 
 @click.command()
@@ -64,7 +62,7 @@ def table(number, devices, runtime, fmt, db, accuracy_file, measure):
 
 
 def _context(store, accuracy, paper, device, runtime, figure, recalibrate):
-    from .calibrate import peaks
+    from ..measure.calibrate import peaks
     from .plots import Context
 
     calibration = peaks(store, device, recalibrate=recalibrate) if figure == "roofline" else None
@@ -87,7 +85,7 @@ def _context(store, accuracy, paper, device, runtime, figure, recalibrate):
 @click.option("--recalibrate", is_flag=True, help="roofline: measure the core's peaks again.")
 def plot(figure, output, device, runtime, db, accuracy_file, measure, models, recalibrate):
     """Draw one of the paper's figures (or per-layer bars, or a roofline) from the store."""
-    from ..spec import split_variant_list
+    from ..zoo.spec import split_variant_list
     from .measured import measure_missing
     from .plots import draw, needs
 

@@ -4,20 +4,8 @@ from __future__ import annotations
 
 import time
 
-from ..errors import UserError
-from ..runtimes import RUNTIMES
-
-
-def format_of(runtime: str, precision: str) -> str:
-    """runner.format_of, for a table or figure that needs the format to exist."""
-    from ..runner import format_of as runner_format_of
-
-    if runtime not in RUNTIMES:
-        raise UserError(f"unknown runtime {runtime!r}; allowed: {', '.join(RUNTIMES)}")
-    fmt = runner_format_of(runtime, precision)
-    if fmt is None:
-        raise UserError(f"precision {precision} exists only as TFLite: use --runtime litert")
-    return fmt
+from ..core.errors import UserError
+from ..core.registry import require_format as format_of
 
 
 def _is_paper_protocol(r: dict) -> bool:
@@ -89,8 +77,8 @@ def measure_missing(store, device: str, runtime: str, needs: list[tuple[str, str
     todo = [(v, p) for v, p in needs if have.get(v, format_of(runtime, p)) is None]
     if not todo:
         return 0
-    from ..devices import load_device
-    from ..measure import Protocol
+    from ..targets.profiles import load_device
+    from ..measure.protocol import Protocol
     from ..runner import Settings, plan_grid, run_grid
     from ..targets import open_target
 

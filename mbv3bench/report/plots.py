@@ -13,12 +13,12 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..arch import resolve
-from ..cost import summary
-from ..measure import headline
-from ..errors import UserError
-from ..runtimes import RUNTIMES
-from ..spec import parse_variant
+from ..zoo.arch import resolve
+from ..zoo.cost import summary
+from ..measure.protocol import headline
+from ..core.errors import UserError
+from ..core.registry import RUNTIMES
+from ..zoo.spec import parse_variant
 from .measured import Measured, format_of, measured_on
 
 FIGURES = ("1", "2", "7", "8", "9", "layers", "roofline")

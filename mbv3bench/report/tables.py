@@ -10,9 +10,9 @@ import io
 import json
 from dataclasses import dataclass
 
-from ..arch import resolve
-from ..cost import summary
-from ..measure import headline
+from ..zoo.arch import resolve
+from ..zoo.cost import summary
+from ..measure.protocol import headline
 from .accuracy import PIXELS
 from .measured import Measured, format_of, provenance
 

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import torch
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,7 @@ class Runtime(Protocol):
     name: str             # "onnxruntime", "torch"
     artifact_format: str  # "onnx", "torch"
 
-    def load(self, artifact: Path | torch.nn.Module, threads: int) -> Any:
+    def load(self, artifact: Path | Any, threads: int) -> Any:
         """A session, ready to run once an input is bound."""
 
     def bind_input(self, session: Any, x: np.ndarray) -> None: ...
@@ -37,7 +36,7 @@ class Runtime(Protocol):
 
     def output(self, session: Any) -> np.ndarray: ...
 
-    def profile(self, artifact: Path | torch.nn.Module, threads: int, x: np.ndarray, runs: int,
+    def profile(self, artifact: Path | Any, threads: int, x: np.ndarray, runs: int,
                 warmup: int = 3) -> Profile:
         """Per-node mean times over `runs` runs after `warmup` untimed ones, in execution order,
         from a separate, profiling-enabled session."""

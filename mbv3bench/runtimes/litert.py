@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..tflite_layers import layer_of_events, tflite_ops
+from .tflite_layers import layer_of_events, tflite_ops
 from .base import OpTime, Profile
 from .litert_capi import CompiledModel
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..errors import UserError
+from ..core.errors import UserError
 
 # a worker that takes longer than this is stuck, not slow (the protocol caps itself at max_secs)
 WORKER_TIMEOUT_S = 900
@@ -100,7 +100,7 @@ class LocalTarget:
         profile comes from the first."""
         before = self.state()
         what = f"{job['variant']} on {job['runtime']}"
-        runs = [run_pinned("mbv3bench.worker", {**job, "core": self.core, "per_layer": job["per_layer"] and i == 0},
+        runs = [run_pinned("mbv3bench.measure.worker", {**job, "core": self.core, "per_layer": job["per_layer"] and i == 0},
                            threads=job["threads"], what=what)
                 for i in range(job["protocol"].get("processes", 1))]
         after = self.state()

@@ -52,7 +52,7 @@ def measure_peaks(core: int, budget_s: float = 5.0) -> dict:
     """Runs the child pinned to core; returns {"gemm": {value, detail}, "membw": {value, detail}}."""
     from ..targets.local import run_pinned
 
-    return run_pinned("mbv3bench.report.calibrate", {"core": core, "budget_s": budget_s}, threads=1,
+    return run_pinned("mbv3bench.measure.calibrate", {"core": core, "budget_s": budget_s}, threads=1,
                       what=f"calibration on core {core}", timeout=CHILD_TIMEOUT_S)
 
 
@@ -64,7 +64,7 @@ def peaks(store, device: str, *, recalibrate: bool = False, budget_s: float = 5.
         return {k: r["value"] for k, r in stored.items()}
     if device != "local":
         return None
-    from ..devices import load_device
+    from ..targets.profiles import load_device
     from ..targets.local import LocalTarget
 
     core = LocalTarget(load_device(device)).core

@@ -33,7 +33,7 @@ class Protocol:
     processes: int = 3
 
     def validate(self) -> "Protocol":
-        from .errors import UserError
+        from ..core.errors import UserError
 
         for name in ("runs", "processes", "warmup_runs", "profile_runs"):
             least = 1 if name in ("runs", "processes") else 0

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from .errors import UserError
+from ..core.errors import UserError
 
 
 def _probe(serial: str, transport: str) -> dict:
-    from .targets.adb import LINK_ERRORS, connect, phone_info
+    from .target import LINK_ERRORS, connect, phone_info
 
     try:
         device = connect(serial)
@@ -31,8 +31,8 @@ def _probe(serial: str, transport: str) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def devices(serials: tuple[str, ...], as_json: bool):
     """The device profiles (devices/*.yaml) and the phones reachable now."""
-    from .devices import device_names, load_device
-    from .targets.adb import usb_serials
+    from ..targets.profiles import device_names, load_device
+    from .target import usb_serials
 
     profiles = []
     for name in device_names():
@@ -67,7 +67,7 @@ def devices(serials: tuple[str, ...], as_json: bool):
 def log_result(log, *, variant: str, device: str, source: str) -> dict:
     """A parsed benchmark_model log as one entry of the run JSON's `results`: per_layer is the Run
     Order table as printed, one row per line, and the initialisation table is kept apart."""
-    from .runner import Subject, result_of
+    from ..runner import Subject, result_of
 
     subject = Subject(variant, "litert", "tflite", None, None, None, ())
     result = result_of({"summary": log.summary_ms(), "ops": []}, subject, device=device, core=None,
@@ -90,7 +90,7 @@ def log_result(log, *, variant: str, device: str, source: str) -> dict:
 def ingest(logfile: str, device: str, variant: str | None, db: str, as_json: bool):
     """Store a benchmark_model log run elsewhere (any benchmark_model version) in the results store."""
     from .benchmark_log import BenchmarkLogError, parse_benchmark_log
-    from .store import Store, measurement_key
+    from ..store import Store, measurement_key
 
     path = Path(logfile)
     data = path.read_bytes()
@@ -99,7 +99,7 @@ def ingest(logfile: str, device: str, variant: str | None, db: str, as_json: boo
     except BenchmarkLogError as e:
         raise UserError(f"{logfile}: {e}") from None
     if variant:
-        from .spec import parse_variant
+        from ..zoo.spec import parse_variant
 
         variant = str(parse_variant(variant))
     result = log_result(log, variant=variant or path.stem, device=device, source=str(path))

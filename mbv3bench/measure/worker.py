@@ -13,13 +13,13 @@ import sys
 
 
 def _measure(job: dict) -> dict:
-    from .artifacts import input_array
-    from .measure import Protocol, time_runs
-    from .runtimes import get_runtime
+    from ..runtimes.inputs import input_array
+    from .protocol import Protocol, time_runs
+    from ..runtimes import get_runtime
 
     runtime = get_runtime(job["runtime"], **job["options"])
     if job["format"] == "torch":
-        from .build import build
+        from ..zoo.build import build
         artifact = build(job["variant"])
     else:
         artifact = job["artifact"]

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import yaml
 
-from .errors import UserError
+from ..core.errors import UserError
+from ..core.resources import display, find_yaml, model_dirs, names_in
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 NONLINEARITIES = {"RE": "relu", "RE6": "relu6", "HS": "hswish", "-": None}
 SE_SQUEEZE = ("expansion/4", "input/4")
@@ -175,18 +175,30 @@ def parse_spec(data, path: str) -> ModelSpec:
 
 
 def catalog() -> list[str]:
-    return sorted(p.stem for p in MODELS_DIR.glob("*.yaml"))
+    return names_in(model_dirs())
+
+
+def spec_path(name: str) -> Path:
+    path = find_yaml(model_dirs(), name)
+    if path is None:
+        raise SpecError(f"unknown network {name[:100]!r}; allowed: {', '.join(catalog())}")
+    return path
+
+
+def load_spec(name: str) -> ModelSpec:
+    return _load_spec(spec_path(name))
 
 
 @functools.cache
-def load_spec(name: str) -> ModelSpec:
-    path = MODELS_DIR / f"{name}.yaml"
-    if not path.is_file():
-        raise SpecError(f"unknown network {name!r}; allowed: {', '.join(catalog())}")
-    data = yaml.safe_load(path.read_text())
-    spec = parse_spec(data, f"models/{path.name}")
-    if spec.name != name:
-        _fail(f"models/{path.name}.name", f"{spec.name!r} differs from the file name {name!r}")
+def _load_spec(path: Path) -> ModelSpec:
+    where = display(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise SpecError(f"{where}: not a readable YAML spec ({str(e).splitlines()[0][:200]})") from None
+    spec = parse_spec(data, where)
+    if spec.name != path.stem:
+        _fail(f"{where}.name", f"{spec.name!r} differs from the file name {path.stem!r}")
     return spec
 
 

@@ -18,10 +18,10 @@ from adb_shell.adb_device import AdbDeviceTcp
 from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 
-from ..artifacts import sha256_file
-from ..benchmark_log import BenchmarkLogError, parse_benchmark_log
-from ..errors import DeviceLost, UserError
-from .local import MeasurementError
+from ..export.artifacts import sha256_file
+from .benchmark_log import BenchmarkLogError, parse_benchmark_log
+from ..core.errors import DeviceLost, UserError
+from ..targets.local import MeasurementError
 
 DEFAULT_KEY = "~/.config/mbv3bench/adbkey"
 CONNECT_TIMEOUT_S = 10
@@ -152,7 +152,7 @@ def op_rows_to_layers(log, ops) -> list[list]:
     """[layer, node, op, ms] per Run Order row. Builtin rows name their node index (`...:N`);
     XNNPACK operator rows are matched to TFLite ops by the order walk of tflite_layers."""
     from ..runtimes.litert_capi import ProfileEvent
-    from ..tflite_layers import layer_of_events
+    from ..runtimes.tflite_layers import layer_of_events
 
     events, unattributed = [], []
     for i, row in enumerate(log.ops):
@@ -375,7 +375,7 @@ class AdbTarget:
                 "--warmup_runs=1", "--warmup_min_secs=0", f"--num_runs={p['profile_runs']}", "--min_secs=0",
                 f"--max_secs={p['max_secs']}", "--enable_op_profiling=true"],
                 job["threads"], f"the per-layer profile of {job['variant']}", timeout)
-            from ..tflite_layers import tflite_ops
+            from ..runtimes.tflite_layers import tflite_ops
             ops = op_rows_to_layers(profiled, tflite_ops(artifact))
             profiled_run_ms = profiled.avg_us / 1000 if profiled.avg_us else None
         return {"summary": log.summary_ms(), "ops": ops, "profiled_run_ms": profiled_run_ms,

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
-from .spec import MODELS_DIR, Variant, parse_variant
+from ..core.errors import UserError
+from ..core.registry import FORMATS, check_format, native_runtime
+from ..runtimes.inputs import SEED, input_array, input_shape
+from ..zoo.spec import Variant, parse_variant, spec_path
 
-FORMATS = {"onnx": ".onnx", "tflite": ".tflite", "tflite-int8": ".tflite", "tflite-int8-fhs": ".tflite"}
 EXPORTERS = ("mbv3bench", "torch", "onnx", "onnxscript", "litert-torch", "ai-edge-quantizer", "ai-edge-litert")
 FP32_TOLERANCE = 1e-4   # max abs error of the logits against torch, relative to their scale when above 1
-SEED = 0
 
 
 def artifact_dir() -> Path:
@@ -61,17 +61,8 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def input_array(shape: tuple[int, ...] | list[int], seed: int = SEED) -> np.ndarray:
-    """The seeded random input every measurement and check uses (never zeros)."""
-    return np.random.default_rng(seed).standard_normal(tuple(shape)).astype(np.float32)
-
-
-def input_shape(res: int) -> tuple[int, int, int, int]:
-    return (1, 3, res, res)
-
-
 def _key(v: Variant, fmt: str, versions: dict) -> str:
-    spec_bytes = (MODELS_DIR / f"{v.name}.yaml").read_bytes()
+    spec_bytes = spec_path(v.name).read_bytes()
     doc = json.dumps({"variant": str(v), "spec": hashlib.sha256(spec_bytes).hexdigest(), "format": fmt,
                       "seed": SEED, "exporters": versions}, sort_keys=True)
     return hashlib.sha256(doc.encode()).hexdigest()
@@ -79,13 +70,13 @@ def _key(v: Variant, fmt: str, versions: dict) -> str:
 
 def _export(module, v: Variant, fmt: str, path: Path) -> None:
     if fmt == "onnx":
-        from .export.onnx import export_onnx
+        from .onnx import export_onnx
         export_onnx(module, v.res, path)
     elif fmt == "tflite":
-        from .export.tflite import export_tflite
+        from .tflite import export_tflite
         export_tflite(module, v.res, path)
     else:
-        from .export.tflite import export_tflite_int8
+        from .tflite import export_tflite_int8
         export_tflite_int8(module, v.res, path, float_hswish=fmt == "tflite-int8-fhs", seed=SEED)
 
 
@@ -93,9 +84,9 @@ def _check_numerics(module, v: Variant, fmt: str, path: Path) -> dict:
     """Runs the artifact in its runtime against the torch module on seeded random inputs."""
     import torch
 
-    from .runtimes import runtime_for_format
+    from ..runtimes import get_runtime
 
-    runtime = runtime_for_format(fmt)
+    runtime = get_runtime(native_runtime(fmt))
     session = runtime.load(path, 1)
     inputs = [input_array(input_shape(v.res), seed) for seed in range(1 if fmt in ("onnx", "tflite") else 8)]
     errors, agree = [], []
@@ -146,24 +137,23 @@ def _safe_name(variant: str) -> str:
 
 def get_artifact(variant: Variant | str, fmt: str, *, rebuild: bool = False) -> Artifact:
     """The cached artifact of (variant, format), exported and checked first if missing."""
-    if fmt not in FORMATS:
-        raise UserError(f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
+    check_format(fmt, exportable=True)
     v = parse_variant(variant) if isinstance(variant, str) else variant
     versions = exporter_versions()
     key = _key(v, fmt, versions)
     stem = str(artifact_dir() / fmt / f"{_safe_name(str(v))}.{key[:16]}")
-    path, manifest, log = Path(stem + FORMATS[fmt]), Path(stem + ".json"), Path(stem + ".log")
+    path, manifest, log = Path(stem + FORMATS[fmt].suffix), Path(stem + ".json"), Path(stem + ".log")
     if manifest.is_file() and path.is_file() and not rebuild:
         info = json.loads(manifest.read_text())
         if sha256_file(path) != info["sha256"]:
             raise UserError(f"cached artifact {path} is corrupted (its sha256 differs from {manifest.name}); "
                             "delete it, or pass --rebuild, to export again")
         return Artifact(path, str(v), fmt, info["sha256"], info["exporter"], info["check"], cached=True)
-    from .build import build
+    from ..zoo.build import build
 
     module = build(v)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(stem + ".partial" + FORMATS[fmt])
+    tmp = Path(stem + ".partial" + FORMATS[fmt].suffix)
     with _output_to(log):
         try:
             _export(module, v, fmt, tmp)
