@@ -2,12 +2,12 @@
 inside the commands that need them, so `mbv3bench --help` answers at once."""
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
 from .core.errors import UserError
+from .core.registry import EXPORT_FORMATS, PRECISIONS, RUNTIMES
 
 
 class _Cli(click.Group):
@@ -35,17 +35,28 @@ class _Cli(click.Group):
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mbv3bench")
-def main():
+@click.option("--models-dir", multiple=True, type=click.Path(file_okay=False),
+              help="A folder of your own model specs (NAME.yaml), searched before the shipped ones; repeatable "
+                   "(also $MBV3BENCH_MODELS_DIR).")
+@click.option("--devices-dir", multiple=True, type=click.Path(file_okay=False),
+              help="A folder of your own device profiles (NAME.yaml), searched before the shipped ones; "
+                   "repeatable (also $MBV3BENCH_DEVICES_DIR).")
+def main(models_dir, devices_dir):
     """Measure MobileNetV3-family latency, layer by layer, the way the paper did.
 
     Variants are named NAME[:key=value,...], e.g. mobilenet_v3_large:width=0.75,res=160.
     Knobs: width, res, act (relu | hswish@N), hswish (fused | naive), se (on | off),
     minimal, reduced_tail, dilated, last_channel (fixed | scaled).
     """
+    from .core.resources import use_dirs
+
+    use_dirs(models_dir, devices_dir)
 
 
 def _print_json(doc) -> None:
-    click.echo(json.dumps(doc, indent=2))
+    from .core.output import dumps
+
+    click.echo(dumps(doc))
 
 
 @main.command()
@@ -110,7 +121,7 @@ def summary(variant: str, as_json: bool):
 @main.command()
 @click.argument("variant")
 @click.option("--format", "fmt", default="onnx", show_default=True,
-              help="onnx | tflite | tflite-int8 | tflite-int8-fhs (int8 with h-swish kept in float).")
+              help=" | ".join(EXPORT_FORMATS) + " (tflite-int8-fhs: int8 with h-swish kept in float).")
 @click.option("-o", "--out-dir", type=click.Path(file_okay=False), help="Also copy the file here.")
 @click.option("--rebuild", is_flag=True, help="Export again even if the cache has it.")
 def export(variant: str, fmt: str, out_dir: str | None, rebuild: bool):
@@ -138,16 +149,19 @@ def _split(values: str) -> list[str]:
 
 
 def _protocol_options(f):
+    from .core.registry import PROTOCOL as P
+
     for opt in reversed([
-        click.option("--runs", default=50, show_default=True, help="Minimum number of timed runs."),
-        click.option("--min-secs", default=1.0, show_default=True, help="Minimum seconds of timed runs."),
-        click.option("--warmup-runs", default=10, show_default=True, help="Minimum warm-up runs."),
-        click.option("--warmup-secs", default=0.5, show_default=True, help="Minimum warm-up seconds."),
-        click.option("--max-secs", default=60.0, show_default=True, help="Stop timing after this long."),
-        click.option("--profile-runs", default=20, show_default=True, help="Profiled runs for per-layer times."),
-        click.option("--processes", default=3, show_default=True,
+        click.option("--runs", default=P.runs, show_default=True, help="Minimum number of timed runs."),
+        click.option("--min-secs", default=P.min_secs, show_default=True, help="Minimum seconds of timed runs."),
+        click.option("--warmup-runs", default=P.warmup_runs, show_default=True, help="Minimum warm-up runs."),
+        click.option("--warmup-secs", default=P.warmup_secs, show_default=True, help="Minimum warm-up seconds."),
+        click.option("--max-secs", default=P.max_secs, show_default=True, help="Stop timing after this long."),
+        click.option("--profile-runs", default=P.profile_runs, show_default=True,
+                     help="Profiled runs for per-layer times."),
+        click.option("--processes", default=P.processes, show_default=True,
                      help="Local: fresh processes each running the protocol (samples pooled)."),
-        click.option("--threads", default=1, show_default=True, help="Runtime threads (the paper: 1)."),
+        click.option("--threads", default=P.threads, show_default=True, help="Runtime threads (the paper: 1)."),
         click.option("--core", type=int, help="Core to pin (default: the device profile's; local: the last)."),
         click.option("--no-xnnpack", is_flag=True, help="LiteRT: TFLite's builtin kernels instead of XNNPACK."),
         click.option("--ort-opt-level", default="all", show_default=True,
@@ -190,30 +204,28 @@ def _protocol(kw: dict):
                     kw["profile_runs"], kw["processes"]).validate()
 
 
-def _results_table(doc: dict, title: str):
+def _results_table(results, title: str):
     from rich.table import Table
 
-    from .measure.protocol import headline
+    from .core.output import num
 
     table = Table(title=title)
     for col in ("variant", "runtime", "format", "median ms", "95% CI", "n", "MAdds (M)", "GMAC/s",
                 "layers sum / e2e", "note"):
         table.add_column(col, justify="left" if col in ("variant", "runtime", "format", "note") else "right")
-    for r in doc["results"]:
-        if r.get("status") == "error":
-            table.add_row(r["variant"], r["runtime"], r["format"], "-", "-", "-", "-", "-", "-",
-                          f"[red]failed: {r['error']}")
+    for r in results:
+        if not r.ok:
+            table.add_row(r.variant, r.runtime, r.format, "-", "-", "-", "-", "-", "-", f"[red]failed: {r.error}")
             continue
-        lat = r["latency_ms"]
-        ms, stat = headline(lat)
-        gmacs = f"{r['madds'] / ms / 1e6:.2f}" if r.get("madds") else "n/a"
-        ratio = f"{r['per_layer_sum_ms'] / ms:.2f}" if r.get("per_layer_sum_ms") else "not profiled"
-        note = "; ".join(x for x in ([("noisy: " + r["noisy_reason"]) if r["noisy"] else ""]
-                                     + (["resumed from store"] if r.get("resumed") else [])) if x)
-        table.add_row(r["variant"], r["runtime"], r["format"], f"{ms:.3f}" + ("" if stat == "median" else " (mean)"),
-                      # benchmark_model (phones) prints no samples, so there is no CI
-                      f"{lat['ci95'][0]:.3f}-{lat['ci95'][1]:.3f}" if lat["ci95"][0] is not None else "n/a", str(r["n"]),
-                      f"{r['madds'] / 1e6:.1f}" if r.get("madds") else "n/a", gmacs, ratio, note)
+        ms, stat = r.headline()
+        lo, hi = r.latency.ci95
+        gmacs = f"{r.madds / ms / 1e6:.2f}" if r.madds and ms else "n/a"
+        ratio = f"{r.per_layer_sum_ms / ms:.2f}" if r.per_layer_sum_ms and ms else "not profiled"
+        note = "; ".join(x for x in ([("noisy: " + r.noisy_reason) if r.noisy else ""]
+                                     + (["resumed from store"] if r.resumed else []) + r.notes) if x)
+        table.add_row(r.variant, r.runtime, r.format, num(ms) + ("" if stat == "median" else " (mean)"),
+                      f"{lo:.3f}-{hi:.3f}" if lo is not None and hi is not None else "n/a", num(r.n, "d"),
+                      num(r.madds / 1e6 if r.madds else None, ".1f"), gmacs, ratio, note)
     return table
 
 
@@ -225,13 +237,14 @@ def _describe(device: dict, protocol, threads: int) -> str:
 
 
 @main.command()
-@click.option("--device", default="local", show_default=True, help="A profile in devices/.")
+@click.option("--device", default="local", show_default=True, help="A profile in devices/ (or --devices-dir).")
 @click.option("--models", default="mobilenet_v3_large,mobilenet_v3_small", show_default=True,
               help="Comma-separated variants, e.g. mobilenet_v3_large:width=0.75,res=160,mobilenet_v2.")
 @click.option("--runtimes", default="litert,onnxruntime", show_default=True,
-              help="Comma-separated: litert, onnxruntime, torch.")
+              help="Comma-separated: " + ", ".join(RUNTIMES) + ".")
 @click.option("--precision", default="fp32", show_default=True,
-              help="Comma-separated: fp32, int8, int8-fhs (int8 with float h-swish); int8 runs on litert only.")
+              help="Comma-separated: " + ", ".join(PRECISIONS) + " (int8-fhs: int8 with float h-swish); "
+                   "int8 runs on litert only.")
 @_protocol_options
 @click.option("--per-layer/--no-per-layer", default=True, show_default=True, help="Profile per-layer times too.")
 @click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False),
@@ -248,23 +261,29 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .targets.profiles import load_device
-    from .runner import Settings, plan_grid, public, run_grid, write_reports
-    from .zoo.spec import split_variant_list
+    from .core.output import check_writable, dumps, layers_csv, write_atomic, write_new
+    from .core.results import envelope
+    from .runner import Settings, plan_grid, run_grid
     from .store import Store
+    from .targets.profiles import load_device
     from .ui import console
+    from .zoo.spec import split_variant_list
 
     protocol = _protocol(kw)
     load_device(device)   # a bad device name fails before anything else
     cells = plan_grid(split_variant_list(models), _split(runtimes), _split(precision))
     if not cells:
         raise UserError("nothing to measure: --models, --runtimes and --precision leave an empty grid")
+    # every output is checked before anything is measured: a result is never lost to a bad path
+    check_writable(Path(out_dir), "folder")
+    if json_out:
+        check_writable(Path(json_out), "file")
     settings = Settings(threads=kw["threads"], xnnpack=not kw["no_xnnpack"], ort_opt_level=kw["ort_opt_level"],
                         per_layer=per_layer)
     with Store(db) as store:
         target = _open_target(device, kw)
         out = console()
-        done: list[dict] = []
+        done = []
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TimeElapsedColumn(), console=out, transient=True) as progress:
             task = progress.add_task("starting", total=len(cells))
@@ -281,28 +300,28 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
                 results = run_grid(cells, target, protocol, settings, store, resume=resume, on_event=on_event)
             except KeyboardInterrupt:
                 progress.stop()
-                click.echo(f"interrupted: {sum(1 for r in done if r.get('status') != 'error')} finished "
+                click.echo(f"interrupted: {sum(1 for r in done if r.ok)} finished "
                            f"measurement(s) are in {db}; run again with --resume to continue", err=True)
                 sys.exit(130)
-        doc = {"device": target.describe(), "protocol": protocol.as_dict(),
-               "results": [public(r) for r in results]}
+        text = dumps(envelope(results, target.describe(), protocol=protocol.as_dict()))
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        json_path, csv_path = write_reports(doc, Path(out_dir), stamp)
+        json_path = write_new(Path(out_dir), f"results-{stamp}", ".json", text)
+        csv_path = write_new(Path(out_dir), f"layers-{stamp}", ".csv", layers_csv(results))
         if json_out:
-            Path(json_out).write_text(json.dumps(doc, indent=2))
-        out.print(_results_table(doc, _describe(doc["device"], protocol, settings.threads)))
+            write_atomic(Path(json_out), text)
+        out.print(_results_table(results, _describe(target.describe(), protocol, settings.threads)))
         out.print(f"stored in {db}; results {json_path}; per-layer {csv_path}")
-        failed = [r for r in results if r.get("status") == "error"]
+        failed = [r for r in results if not r.ok]
         if failed:
-            click.echo(f"error: {len(failed)} measurement(s) failed: {failed[0]['error']}", err=True)
+            click.echo(f"error: {len(failed)} measurement(s) failed: {failed[0].error}", err=True)
             sys.exit(1)
 
 
 @main.command()
 @click.argument("model")
-@click.option("--runtime", default=None, help="litert | onnxruntime | torch (default: by the file type; "
+@click.option("--runtime", default=None, help=" | ".join(RUNTIMES) + " (default: by the file type; "
                                               "litert for a variant).")
-@click.option("--device", default="local", show_default=True, help="A profile in devices/.")
+@click.option("--device", default="local", show_default=True, help="A profile in devices/ (or --devices-dir).")
 @_protocol_options
 @_phone_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the run JSON's shape) instead of tables.")
@@ -310,34 +329,35 @@ def profile(model, runtime, device, as_json, **kw):
     """Per-layer table of one model: a VARIANT, or a .onnx / .tflite file (also one made by other tools)."""
     from pathlib import Path
 
-    from .measure.protocol import headline
-    from .runner import Settings, file_subject, measure, plan_grid, public, variant_subject
+    from .core.output import dumps
+    from .core.registry import FILE_SUFFIXES
+    from .core.results import envelope
+    from .runner import Settings, file_subject, measure, plan_grid, variant_subject
     from .ui import console
 
     protocol = _protocol(kw)
     path = Path(model)
-    if path.suffix in (".onnx", ".tflite") or path.exists():
+    if path.suffix in FILE_SUFFIXES or path.exists():
         subject = file_subject(path, runtime)
     else:
         subject = variant_subject(plan_grid([model], [runtime or "litert"], ["fp32"])[0])
     target = _open_target(device, kw)
     settings = Settings(threads=kw["threads"], xnnpack=not kw["no_xnnpack"], ort_opt_level=kw["ort_opt_level"])
     result = measure(subject, target, protocol, settings)
-    doc = {"device": target.describe(), "protocol": protocol.as_dict(), "results": [public(result)]}
     if as_json:
-        return _print_json(doc)
+        return click.echo(dumps(envelope([result], target.describe(), protocol=protocol.as_dict())))
     from rich.table import Table
 
     out = console()
-    out.print(_results_table(doc, _describe(doc["device"], protocol, kw["threads"])))
-    e2e, stat = headline(result["latency_ms"])
+    out.print(_results_table([result], _describe(target.describe(), protocol, kw["threads"])))
+    e2e, stat = result.headline()
     table = Table(title=f"{subject.name} per layer on {subject.runtime} ({subject.format}), from "
                         f"{protocol.profile_runs} profiled runs; end-to-end {stat} {e2e:.3f} ms")
     for col in ("layer", "op", "ms", "% of e2e"):
         table.add_column(col, justify="right" if col in ("ms", "% of e2e") else "left")
-    for row in result["per_layer"]:
-        table.add_row(row["name"], row["op"], f"{row['ms']:.4f}", f"{100 * row['ms'] / e2e:.1f}")
-    total = result["per_layer_sum_ms"] or 0.0
+    for row in result.per_layer:
+        table.add_row(row.name, row.op, f"{row.ms:.4f}", f"{100 * row.ms / e2e:.1f}")
+    total = result.per_layer_sum_ms or 0.0
     table.add_row("sum of layers", "", f"{total:.4f}", f"{100 * total / e2e:.1f}", style="bold")
     out.print(table)
 

@@ -3,8 +3,7 @@ moment it completes. Data flows one way: variant -> artifact -> target.measure -
 """
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -13,9 +12,9 @@ from .export.artifacts import exporter_versions, foreign_artifact, get_artifact,
 from .runtimes.inputs import input_shape
 from .zoo.cost import summary
 from .core.errors import DeviceLost, UserError
-from .measure.protocol import LATENCY_KEYS, Protocol, headline, statistics, summary_statistics
+from .measure.protocol import LATENCY_KEYS, Protocol, statistics, summary_statistics
 from .core.registry import check_precision, check_runtime, format_of, native_runtime
-from .runtimes.base import OpTime
+from .core.results import Job, LayerTime, Latency, OpRow, RawMeasurement, Result
 from .zoo.spec import parse_variant
 from .store import Store, measurement_key
 
@@ -83,20 +82,24 @@ def settings_of(subject: Subject, s: Settings, protocol: Protocol, core: int | N
     return d
 
 
-def measure(subject: Subject, target, protocol: Protocol, settings: Settings) -> dict:
-    """One measurement on the target, as a result of the run JSON (plus samples for the store)."""
-    job = {"variant": subject.name, "runtime": subject.runtime, "format": subject.format,
-           "input_shape": list(subject.input_shape), "artifact": str(subject.artifact) if subject.artifact else None,
-           "threads": settings.threads,
-           "options": {"xnnpack": settings.xnnpack, "ort_opt_level": settings.ort_opt_level}
-           if subject.runtime != "torch" else {},
-           "protocol": {**protocol.as_dict(), "profile_runs": protocol.profile_runs if settings.per_layer else 0},
-           "per_layer": settings.per_layer}
-    return result_of(target.measure(job), subject, device=target.name, core=target.core,
+def job_of(subject: Subject, protocol: Protocol, settings: Settings, core: int | None) -> Job:
+    return Job(variant=subject.name, runtime=subject.runtime, format=subject.format,
+               input_shape=subject.input_shape, artifact=str(subject.artifact) if subject.artifact else None,
+               threads=settings.threads,
+               options={"xnnpack": settings.xnnpack, "ort_opt_level": settings.ort_opt_level}
+               if subject.runtime != "torch" else {},
+               protocol={**protocol.as_dict(), "profile_runs": protocol.profile_runs if settings.per_layer else 0},
+               per_layer=settings.per_layer, core=core)
+
+
+def measure(subject: Subject, target, protocol: Protocol, settings: Settings) -> Result:
+    """One measurement on the target."""
+    raw = target.measure(job_of(subject, protocol, settings, target.core))
+    return result_of(raw, subject, device=target.name, core=target.core,
                      settings=settings_of(subject, settings, protocol, target.core))
 
 
-def layer_rows(ops: list[OpTime], net: Network | None) -> list[dict]:
+def layer_rows(ops: list[OpRow], net: Network | None) -> list[LayerTime]:
     """Per-op times summed per layer: in the network's layer order with the paper's op labels,
     or, for a foreign file, in order of first appearance with the runtime's op types."""
     totals: dict[str | None, float] = {}
@@ -110,39 +113,36 @@ def layer_rows(ops: list[OpTime], net: Network | None) -> list[dict]:
     if net is not None:
         for layer in net.layers:
             if layer.name in totals:
-                rows.append({"name": layer.name, "op": layer.op, "ms": totals.pop(layer.name)})
+                rows.append(LayerTime(layer.name, layer.op, totals.pop(layer.name)))
     for name, ms in totals.items():
-        rows.append({"name": name if name is not None else "(unattributed)", "op": ", ".join(kinds[name]), "ms": ms})
+        rows.append(LayerTime(name if name is not None else "(unattributed)", ", ".join(kinds[name]), ms))
     return rows
 
 
-def result_of(measured: dict, subject: Subject, *, device: str, core: int | None, settings: dict) -> dict:
-    """One entry of the run JSON's `results`."""
-    stats = (statistics(measured["samples_ms"], measured.get("process_medians_ms"))
-             if measured.get("samples_ms")
-             else summary_statistics(**measured["summary"]))
+def result_of(raw: RawMeasurement, subject: Subject, *, device: str, core: int | None, settings: dict) -> Result:
+    """The Result of a target's raw measurement: statistics, per-layer times, cost."""
+    stats = (statistics(raw.samples_ms, raw.process_medians_ms) if raw.samples_ms
+             else summary_statistics(**raw.summary))
+    latency = Latency(**{k: stats[k] for k in LATENCY_KEYS if k != "ci95"}, ci95=tuple(stats["ci95"]))
     # The profiler slows what it watches (2-40%, most where ops are small): each op keeps its share
     # of the profiled run, applied to the unprofiled headline; time outside any op stays a visible gap.
-    profiled_ms = measured.get("profiled_run_ms")
-    scale = headline(stats)[0] / profiled_ms if profiled_ms else 1.0
-    rows = layer_rows([OpTime(layer, node, op, ms * scale) for layer, node, op, ms in measured["ops"]], subject.net)
+    headline_ms = latency.headline()[0]
+    scale = headline_ms / raw.profiled_run_ms if raw.profiled_run_ms and headline_ms else 1.0
+    rows = layer_rows([replace(o, ms=o.ms * scale) for o in raw.ops], subject.net)
     cost = summary(subject.net) if subject.net is not None else {}
-    return {
-        "variant": subject.name, "runtime": subject.runtime, "format": subject.format, "device": device,
-        "threads": settings.get("threads"), "core": core,
-        "latency_ms": {k: stats[k] for k in LATENCY_KEYS},
-        "n": stats["n"], "noisy": stats["noisy"], "noisy_reason": stats["noisy_reason"],
-        "per_layer": rows, "per_layer_sum_ms": sum(r["ms"] for r in rows) if rows else None,
-        "profiler": {"profiled_run_ms": profiled_ms, "scale": scale} if profiled_ms else None,
-        "process_medians_ms": measured.get("process_medians_ms"),
-        "madds": cost.get("madds"), "params": cost.get("params"),
-        "settings": settings, "artifact_sha256": subject.sha256,
-        "device_state": measured.get("device_state", {}), "samples_ms": measured.get("samples_ms", []),
-    }
+    return Result(
+        variant=subject.name, runtime=subject.runtime, format=subject.format, device=device,
+        threads=settings.get("threads"), core=core, latency=latency, n=stats["n"], noisy=stats["noisy"],
+        noisy_reason=stats["noisy_reason"], per_layer=rows,
+        per_layer_sum_ms=sum(r.ms for r in rows) if rows else None,
+        profiler={"profiled_run_ms": raw.profiled_run_ms, "scale": scale} if raw.profiled_run_ms else None,
+        process_medians_ms=raw.process_medians_ms, madds=cost.get("madds"), params=cost.get("params"),
+        settings=settings, artifact_sha256=subject.sha256, device_state=raw.device_state,
+        samples_ms=raw.samples_ms)
 
 
 def run_grid(cells: list[Cell], target, protocol: Protocol, settings: Settings, store: Store, *,
-             resume: bool, on_event: Callable[[str, Cell, dict | None], None] = lambda *a: None) -> list[dict]:
+             resume: bool, on_event: Callable[[str, Cell, Result | None], None] = lambda *a: None) -> list[Result]:
     """Measures every cell; returns the results (stored ones for cells --resume skips).
     Exceptions from one cell are recorded in the store as errors and the grid goes on."""
     run_id = store.start_run({**exporter_versions(), "device": target.describe()})
@@ -153,8 +153,8 @@ def run_grid(cells: list[Cell], target, protocol: Protocol, settings: Settings, 
         s = settings_of(subject, settings, protocol, target.core)
         key = measurement_key(cell.variant, subject.sha256 or "torch", cell.runtime, target.name, s)
         if resume and store.has(key):
-            stored = store.measurements_by_key(key)
-            results.append({**stored, "resumed": True})
+            stored = store.measurement_by_key(key).as_resumed()
+            results.append(stored)
             on_event("skipped", cell, stored)
             continue
         on_event("measure", cell, None)
@@ -163,34 +163,11 @@ def run_grid(cells: list[Cell], target, protocol: Protocol, settings: Settings, 
         except DeviceLost:
             raise  # every later cell would fail too; what is stored stays, --resume continues
         except UserError as e:
-            result = {"variant": cell.variant, "runtime": cell.runtime, "format": cell.format,
-                      "device": target.name, "threads": settings.threads, "core": target.core,
-                      "settings": s, "artifact_sha256": subject.sha256, "status": "error", "error": str(e)}
-        result["id"] = store.add_measurement(run_id, key, result)
+            result = Result(variant=cell.variant, runtime=cell.runtime, format=cell.format, device=target.name,
+                            threads=settings.threads, core=target.core, settings=s, artifact_sha256=subject.sha256,
+                            status="error", error=str(e))
+        # read back: a fresh result is exactly what the store (and so --resume) gives
+        result = store.measurement(store.add_measurement(run_id, key, result))
         results.append(result)
-        on_event("error" if result.get("status") == "error" else "done", cell, result)
+        on_event("error" if not result.ok else "done", cell, result)
     return results
-
-
-def public(result: dict) -> dict:
-    """A result as the JSON documents show it: samples stay in the store."""
-    return {k: v for k, v in result.items() if k not in ("samples_ms", "id", "created_at")}
-
-
-def write_reports(doc: dict, out_dir: Path, stamp: str) -> tuple[Path, Path]:
-    """results-<stamp>.json and layers-<stamp>.csv under out_dir."""
-    import csv
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path, csv_path = out_dir / f"results-{stamp}.json", out_dir / f"layers-{stamp}.csv"
-    json_path.write_text(json.dumps(doc, indent=2))
-    with open(csv_path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["variant", "runtime", "format", "device", "threads", "core", "layer", "op", "ms",
-                    "end_to_end_ms", "end_to_end_statistic"])
-        for r in doc["results"]:
-            for row in r.get("per_layer") or []:
-                w.writerow([r["variant"], r["runtime"], r["format"], r["device"], r["threads"], r["core"],
-                            row["name"], row["op"], f"{row['ms']:.6f}", f"{headline(r['latency_ms'])[0]:.6f}",
-                            headline(r["latency_ms"])[1]])
-    return json_path, csv_path

@@ -67,10 +67,12 @@ def _run(cli, phone, tmp_path, *args):
 
 
 def _job(path, *, variant=VARIANT, per_layer=True):
-    return {"variant": variant, "runtime": "litert", "format": "tflite", "artifact": str(path),
-            "input_shape": (1, 3, 96, 96), "threads": 1, "options": {"xnnpack": True},
-            "protocol": {"runs": 3, "min_secs": 0, "warmup_runs": 1, "warmup_secs": 0, "max_secs": 30,
-                         "profile_runs": 2}, "per_layer": per_layer}
+    from mbv3bench.core.results import Job
+
+    return Job(variant=variant, runtime="litert", format="tflite", artifact=str(path), input_shape=(1, 3, 96, 96),
+               threads=1, options={"xnnpack": True},
+               protocol={"runs": 3, "min_secs": 0, "warmup_runs": 1, "warmup_secs": 0, "max_secs": 30,
+                         "profile_runs": 2}, per_layer=per_layer)
 
 
 def _target(phone, **options):
@@ -82,18 +84,19 @@ def _target(phone, **options):
 
 @pytest.mark.parametrize("xnnpack", [True, False])
 def test_run_on_a_phone(cli, phone, artifact, tmp_path, xnnpack):
-    from mbv3bench.runner import Subject, public, result_of
+    from mbv3bench.core.results import RawMeasurement
+    from mbv3bench.runner import Subject, result_of
 
     out = tmp_path / "run.json"
     code, stdout, stderr = _run(cli, phone, tmp_path, "--models", VARIANT, "--json", str(out),
                                 *([] if xnnpack else ["--no-xnnpack"]))
     assert code == 0, stderr
     doc = json.loads(out.read_text())
-    local_shape = public(result_of({"samples_ms": [1.0, 2.0], "ops": []},
-                                   Subject(VARIANT, "litert", "tflite", None, None, None, (1, 3, 96, 96)),
-                                   device="local", core=0, settings={"threads": 1}))
+    local_shape = result_of(RawMeasurement(samples_ms=[1.0, 2.0]),
+                            Subject(VARIANT, "litert", "tflite", None, None, None, (1, 3, 96, 96)),
+                            device="local", core=0, settings={"threads": 1}).to_json()
     (result,) = doc["results"]
-    assert set(doc) == {"device", "protocol", "results"} and set(result) == set(local_shape)
+    assert set(doc) == {"schema", "device", "protocol", "results"} and set(result) == set(local_shape)
     assert doc["device"]["model"] == "Pixel 3" and doc["device"]["core"] == 4
     assert result["latency_ms"]["mean"] > 0 and result["latency_ms"]["median"] > 0 and result["n"] == 5
     names = [row["name"] for row in result["per_layer"]]
@@ -130,7 +133,7 @@ def test_disconnect_mid_grid_then_resume(cli, artifact, two_variants, tmp_path):
         f"error: device {address} disconnected during checking /data/local/tmp/mbv3bench/other.tflite; "
         "finished measurements are kept; reconnect and run again with --resume"]
     with Store(tmp_path / "r.sqlite") as store:
-        assert [m["variant"] for m in store.measurements()] == [VARIANT]
+        assert [m.variant for m in store.measurements()] == [VARIANT]
 
     with AdbDeviceDouble() as phone:
         code, stdout, stderr = _run(cli, phone, tmp_path, "--models", f"{VARIANT},{OTHER}", "--resume",
@@ -142,7 +145,7 @@ def test_disconnect_mid_grid_then_resume(cli, artifact, two_variants, tmp_path):
     assert not any(artifact.path.name in c for c in commands)  # nothing redone
     assert sum("benchmark_model --graph" in c for c in commands) == 2
     with Store(tmp_path / "r.sqlite") as store:
-        assert sorted(m["variant"] for m in store.measurements()) == sorted([VARIANT, OTHER])
+        assert sorted(m.variant for m in store.measurements()) == sorted([VARIANT, OTHER])
 
 
 def test_arguments_reach_the_shell_quoted(phone, artifact, tmp_path):
@@ -153,7 +156,7 @@ def test_arguments_reach_the_shell_quoted(phone, artifact, tmp_path):
         measured = target.measure(_job(crafted, variant="x;reboot 'y'", per_layer=False))
     finally:
         target.close()
-    assert measured["summary"]["mean"] > 0
+    assert measured.summary["mean"] > 0
     assert not phone.reboot_log.exists()
     remote = f"/data/local/tmp/mbv3bench/{crafted.name}"
     quoted = (shlex.quote(remote), shlex.quote(f"--graph={remote}"))
@@ -198,7 +201,7 @@ def test_hot_phone_cools_down_and_measures_again(phone, artifact, heat):
         phone.set_cur_freq(4, 825600)
     target = _target(phone, cooldown_secs=0)
     try:
-        state = target.measure(_job(artifact.path, per_layer=False))["device_state"]
+        state = target.measure(_job(artifact.path, per_layer=False)).device_state
     finally:
         target.close()
     # an idle core clocks down anyway, so only heat can keep a cool-down from ending
@@ -239,7 +242,7 @@ def test_ingest_fixture(cli, tmp_path, name, avg_us, rows, sum_ms, init_rows):
     db = str(tmp_path / "r.sqlite")
     code, stdout, _ = cli("ingest", str(FIXTURES / name), "--device", "pixel1", "--db", db, "--json")
     assert code == 0
-    r = json.loads(stdout)
+    (r,) = json.loads(stdout)["results"]
     assert r["latency_ms"]["mean"] == (None if avg_us is None else pytest.approx(avg_us / 1000))
     assert len(r["per_layer"]) == rows and len(r["init_layers"]) == init_rows
     assert r["per_layer_sum_ms"] == (None if sum_ms is None else pytest.approx(sum_ms, abs=1e-6))
@@ -252,13 +255,13 @@ def test_ingest_fixture(cli, tmp_path, name, avg_us, rows, sum_ms, init_rows):
 def test_ingest_rows_are_the_logs(cli, tmp_path):
     code, stdout, _ = cli("ingest", str(FIXTURES / LOGS[6][0]), "--db", str(tmp_path / "r.sqlite"),
                           "--variant", "mobilenet_v3_large", "--json")
-    r = json.loads(stdout)
+    (r,) = json.loads(stdout)["results"]
     assert r["variant"] == "mobilenet_v3_large" and r["device"] == "external"
     assert r["per_layer"][3] == {"name": "Delegate/Fully Connected (NC, PF32) GEMM:1",
                                  "op": "Fully Connected (NC, PF32) GEMM", "ms": 0.382}
     assert (r["latency_ms"]["std"], r["latency_ms"]["min"], r["latency_ms"]["max"], r["n"]) == (0.013, 0.442, 0.979, 2112)
     code, stdout, _ = cli("ingest", str(FIXTURES / LOGS[3][0]), "--db", str(tmp_path / "r.sqlite"), "--json")
-    r = json.loads(stdout)
+    (r,) = json.loads(stdout)["results"]
     assert r["latency_ms"]["mean"] is None and "TfLiteNnapiDelegate" in {row["op"] for row in r["per_layer"]}
 
 

@@ -11,6 +11,7 @@ from mbv3bench.report import plots
 from mbv3bench.report.accuracy import load_accuracy, load_paper_latency
 from mbv3bench.report.tables import TABLES, build, render
 from mbv3bench.core.registry import format_of
+from mbv3bench.core.results import Result
 from mbv3bench.store import Store
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -19,7 +20,7 @@ SPEED = {"litert": 0.025, "onnxruntime": 0.035, "torch": 0.06}
 MS_PER_MB = 0.05   # a layer takes its compute time or its memory time, whichever is longer (a roofline)
 
 
-def fake_result(variant: str, runtime: str = "litert", fmt: str | None = None, device: str = "local") -> dict:
+def fake_result(variant: str, runtime: str = "litert", fmt: str | None = None, device: str = "local") -> Result:
     """A run-JSON result as runner.result_of makes it: per-layer times from a roofline (naive h-swish
     and int8 shifted the way they are on a real core), end-to-end 5% above their sum."""
     cost = summary(resolve(variant))
@@ -29,13 +30,13 @@ def fake_result(variant: str, runtime: str = "litert", fmt: str | None = None, d
                   "ms": scale * max(SPEED[runtime] * layer["madds"] / 1e6, MS_PER_MB * layer["bytes"] / 1e6)}
                  for layer in cost["layers"]]
     ms = 1.05 * sum(r["ms"] for r in per_layer)
-    return {"variant": variant, "runtime": runtime, "format": fmt, "device": device, "threads": 1, "core": 1,
+    return Result.from_json({"variant": variant, "runtime": runtime, "format": fmt, "device": device, "threads": 1, "core": 1,
             "latency_ms": {"median": ms, "mean": ms * 1.01, "std": ms * 0.02, "p10": ms * 0.98, "p90": ms * 1.03,
                            "ci95": [ms * 0.99, ms * 1.01]},
             "n": 50, "noisy": False, "noisy_reason": None, "per_layer": per_layer,
             "per_layer_sum_ms": sum(r["ms"] for r in per_layer), "madds": cost["madds"], "params": cost["params"],
             "settings": {"threads": 1, "core": 1, "format": fmt, "per_layer": True}, "device_state": {},
-            "samples_ms": [ms] * 50}
+            "samples_ms": [ms] * 50})
 
 
 def fill(store: Store, variants, runtime="litert", fmt=None) -> None:

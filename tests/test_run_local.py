@@ -50,7 +50,10 @@ def test_run_json_shape_per_layer_and_resume(cli, tmp_path):
 
     code, stdout, _ = cli(*args, "--resume")
     assert code == 0 and _count(db) == 3          # nothing measured again
-    assert all(r.get("resumed") for r in json.loads(out.read_text())["results"])
+    resumed = json.loads(out.read_text())
+    # a resumed result is the fresh one, flagged
+    assert [{**r, "resumed": False} for r in resumed["results"]] == doc["results"]
+    assert all(r["resumed"] for r in resumed["results"]) and resumed["schema"] == doc["schema"] == 1
 
 
 def test_no_per_layer_reports_no_layers(cli, tmp_path):

@@ -1,31 +1,44 @@
+import hashlib
+import sqlite3
+from dataclasses import replace
 
 import pytest
 
 from mbv3bench.core.errors import UserError
+from mbv3bench.core.results import LayerTime, Latency, Result
 from mbv3bench.store import Store, measurement_key
 
-
-def _result(variant="mobilenet_v3_small", median=2.0):
-    return {"variant": variant, "runtime": "litert", "format": "tflite", "device": "local", "threads": 1,
-            "core": 1, "settings": {"threads": 1}, "latency_ms": {"median": median, "mean": median, "std": 0.1,
-                                                                 "p10": 1.9, "p90": 2.1, "ci95": [1.95, 2.05]},
-            "n": 3, "noisy": False, "samples_ms": [1.9, 2.0, 2.1],
-            "per_layer": [{"name": "stem", "op": "conv2d 3x3 HS", "ms": 0.5}], "per_layer_sum_ms": 0.5,
-            "madds": 1, "params": 2}
+OLD_MEASUREMENTS = ("CREATE TABLE measurements (id INTEGER PRIMARY KEY, run_id INTEGER, key TEXT, created_at REAL,"
+                    " variant TEXT, format TEXT, artifact_sha256 TEXT, runtime TEXT, device TEXT, threads INTEGER,"
+                    " core INTEGER, settings TEXT, status TEXT, error TEXT, n INTEGER, median_ms REAL, mean_ms REAL,"
+                    " std_ms REAL, p10_ms REAL, p90_ms REAL, ci_lo_ms REAL, ci_hi_ms REAL, noisy INTEGER,"
+                    " noisy_reason TEXT, per_layer_sum_ms REAL, madds INTEGER, params INTEGER, device_state TEXT)")
 
 
-def test_measurement_round_trip_with_samples_and_layers(tmp_path):
+def _result(variant="mobilenet_v3_small", median=2.0) -> Result:
+    """A result with every field set to something other than its default."""
+    return Result(
+        variant=variant, runtime="litert", format="tflite", device="local", threads=1, core=1,
+        latency=Latency(median, median + 0.01, 0.1, 1.9, 2.1, (1.95, 2.05), 1.8, 2.3), n=3, noisy=True,
+        noisy_reason="drift", per_layer=[LayerTime("stem", "conv2d 3x3 HS", 0.5)], per_layer_sum_ms=0.5,
+        init_layers=[LayerTime("AllocateTensors", "AllocateTensors", 1.5)],
+        profiler={"profiled_run_ms": 2.2, "scale": 0.9}, process_medians_ms=[1.9, 2.0, 2.1], madds=1, params=2,
+        settings={"threads": 1}, artifact_sha256="abc", device_state={"before": {"core_mhz": 2000.0}},
+        notes=["a note"], samples_ms=[1.9, 2.0, 2.1])
+
+
+def test_a_result_comes_back_whole(tmp_path):
     with Store(tmp_path / "r.sqlite") as store:
         run = store.start_run({"torch": "x"})
         key = measurement_key("mobilenet_v3_small", "abc", "litert", "local", {"threads": 1})
         assert not store.has(key)
-        mid = store.add_measurement(run, key, _result())
+        original = _result()
+        mid = store.add_measurement(run, key, original)
         assert store.has(key)
-        got = store.measurements(device="local")
-        assert len(got) == 1 and got[0]["latency_ms"]["median"] == 2.0
-        assert got[0]["per_layer"] == [{"name": "stem", "op": "conv2d 3x3 HS", "ms": 0.5}]
-        assert [r[0] for r in store.db.execute("SELECT ms FROM samples WHERE measurement_id=? ORDER BY idx",
-                                               (mid,))] == [1.9, 2.0, 2.1]
+        got = store.measurement_by_key(key)
+    assert got.id == mid and got.created_at is not None
+    assert replace(got, id=None, created_at=None) == original
+    assert got.as_resumed().to_json().keys() == original.to_json().keys()
 
 
 def test_latest_measurement_wins_and_errors_do_not_count(tmp_path):
@@ -33,8 +46,8 @@ def test_latest_measurement_wins_and_errors_do_not_count(tmp_path):
         run = store.start_run({})
         store.add_measurement(run, "k", _result(median=2.0))
         store.add_measurement(run, "k", _result(median=3.0))
-        store.add_measurement(run, "k2", {**_result(), "status": "error", "error": "boom"})
-        assert [r["latency_ms"]["median"] for r in store.measurements()] == [3.0]
+        store.add_measurement(run, "k2", replace(_result(), status="error", error="boom"))
+        assert [r.latency.median for r in store.measurements()] == [3.0]
         assert not store.has("k2")
 
 
@@ -55,25 +68,73 @@ def test_unwritable_store_is_one_line(tmp_path):
 def test_a_failed_insert_leaves_nothing_half_written(tmp_path):
     with Store(tmp_path / "r.sqlite") as store:
         run = store.start_run({})
-        bad = _result()
-        bad["per_layer"] = [{"name": "stem"}]          # no ms: the layers insert fails mid-transaction
-        with pytest.raises(KeyError):
+        bad = replace(_result(), per_layer=[LayerTime("stem", "conv", object())])  # not storable mid-transaction
+        with pytest.raises(sqlite3.Error):
             store.add_measurement(run, "k", bad)
         assert store.db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0] == 0
         assert store.db.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 0
 
 
-def test_an_older_store_gains_the_new_columns(tmp_path):
-    import sqlite3
+def test_a_non_finite_number_is_refused_before_writing(tmp_path):
+    with Store(tmp_path / "r.sqlite") as store:
+        run = store.start_run({})
+        with pytest.raises(UserError, match="non-finite"):
+            store.add_measurement(run, "k", replace(_result(), profiler={"scale": float("inf")}))
+        assert store.db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0] == 0
 
+
+def test_an_older_store_is_read_as_is_and_gains_columns_only_when_written(tmp_path, capsys):
     path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as db:
-        db.execute("CREATE TABLE measurements (id INTEGER PRIMARY KEY, run_id INTEGER, key TEXT, created_at REAL,"
-                   " variant TEXT, format TEXT, artifact_sha256 TEXT, runtime TEXT, device TEXT, threads INTEGER,"
-                   " core INTEGER, settings TEXT, status TEXT, error TEXT, n INTEGER, median_ms REAL, mean_ms REAL,"
-                   " std_ms REAL, p10_ms REAL, p90_ms REAL, ci_lo_ms REAL, ci_hi_ms REAL, noisy INTEGER,"
-                   " noisy_reason TEXT, per_layer_sum_ms REAL, madds INTEGER, params INTEGER, device_state TEXT)")
+        db.execute(OLD_MEASUREMENTS)
+        db.execute("CREATE TABLE layers (measurement_id INTEGER, idx INTEGER, name TEXT, op TEXT, ms REAL)")
+        db.execute("INSERT INTO measurements (key, variant, runtime, device, status, median_ms, settings)"
+                   " VALUES ('k', 'v', 'litert', 'local', 'ok', 2.5, '{}')")
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    with Store(path, readonly=True) as store:
+        (old,) = store.measurements()
+    assert old.latency.median == 2.5 and old.latency.max is None and old.notes == []
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
     with Store(path) as store:
         run = store.start_run({})
-        store.add_measurement(run, "k", {**_result(), "latency_ms": {**_result()["latency_ms"], "min": 1.9, "max": 2.1}})
-        assert store.measurements()[0]["latency_ms"]["max"] == 2.1
+        store.add_measurement(run, "k2", _result())
+        assert store.measurement_by_key("k2").latency.max == 2.3
+    assert "upgraded results store" in capsys.readouterr().err
+
+
+def test_a_newer_store_with_more_columns_still_takes_results(tmp_path):
+    path = tmp_path / "new.sqlite"
+    Store(path).close()
+    with sqlite3.connect(path) as db:
+        for table in ("samples", "layers", "measurements", "runs"):
+            db.execute(f"ALTER TABLE {table} ADD COLUMN from_the_future TEXT")
+    with Store(path) as store:
+        mid = store.add_measurement(store.start_run({}), "k", _result())
+        assert store.measurement(mid).samples_ms == [1.9, 2.0, 2.1]
+
+
+def test_reading_a_missing_store_creates_nothing(tmp_path):
+    with Store(tmp_path / "none.sqlite", readonly=True) as store:
+        assert store.measurements() == []
+    assert not (tmp_path / "none.sqlite").exists()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "other_sqlite"])
+def test_a_damaged_store_is_one_line_naming_it(tmp_path, damage):
+    path = tmp_path / "r.sqlite"
+    with Store(path) as store:
+        for i in range(200):
+            store.add_measurement(store.start_run({}), f"k{i}", _result())
+    data = path.read_bytes()
+    if damage == "garbage":
+        path.write_bytes(b"not a database at all" * 100)
+    elif damage == "truncated":
+        path.write_bytes(data[: len(data) // 3])
+    else:
+        path.unlink()
+        with sqlite3.connect(path) as db:
+            db.execute("CREATE TABLE something (x)")
+    for readonly in (True, False):
+        with pytest.raises(UserError, match=str(path)) as e:
+            Store(path, readonly=readonly)
+        assert "\n" not in str(e.value)

@@ -64,20 +64,23 @@ def devices(serials: tuple[str, ...], as_json: bool):
         click.echo(usb_note)
 
 
-def log_result(log, *, variant: str, device: str, source: str) -> dict:
-    """A parsed benchmark_model log as one entry of the run JSON's `results`: per_layer is the Run
-    Order table as printed, one row per line, and the initialisation table is kept apart."""
+def log_result(log, *, variant: str, device: str, source: str):
+    """A parsed benchmark_model log as a Result: per_layer is the Run Order table as printed, one
+    row per line, and the initialisation table is kept apart."""
+    from dataclasses import replace
+
+    from ..core.results import LayerTime, RawMeasurement
     from ..runner import Subject, result_of
 
     subject = Subject(variant, "litert", "tflite", None, None, None, ())
-    result = result_of({"summary": log.summary_ms(), "ops": []}, subject, device=device, core=None,
+    result = result_of(RawMeasurement(summary=log.summary_ms()), subject, device=device, core=None,
                        settings={"source": "benchmark_model log", "log": source, "log_format": log.fmt})
-    return {**result,
-            "per_layer": [{"name": r.name, "op": r.node_type, "ms": r.avg_ms} for r in log.ops],
-            "per_layer_sum_ms": log.ops_sum_ms,
-            "init_layers": [{"name": r.name, "op": r.node_type, "ms": r.avg_ms} for r in log.init_ops],
-            "notes": [] if log.avg_us is not None else
-            ["the log has no end-to-end average (e.g. a profiler-only fragment); latency is null"]}
+    return replace(result,
+                   per_layer=[LayerTime(r.name, r.node_type, r.avg_ms) for r in log.ops],
+                   per_layer_sum_ms=log.ops_sum_ms,
+                   init_layers=[LayerTime(r.name, r.node_type, r.avg_ms) for r in log.init_ops],
+                   notes=[] if log.avg_us is not None else
+                   ["the log has no end-to-end average (e.g. a profiler-only fragment); latency is null"])
 
 
 @click.command()
@@ -89,8 +92,10 @@ def log_result(log, *, variant: str, device: str, source: str) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (the run JSON's result shape).")
 def ingest(logfile: str, device: str, variant: str | None, db: str, as_json: bool):
     """Store a benchmark_model log run elsewhere (any benchmark_model version) in the results store."""
-    from .benchmark_log import BenchmarkLogError, parse_benchmark_log
+    from ..core.output import dumps
+    from ..core.results import envelope
     from ..store import Store, measurement_key
+    from .benchmark_log import BenchmarkLogError, parse_benchmark_log
 
     path = Path(logfile)
     data = path.read_bytes()
@@ -104,19 +109,20 @@ def ingest(logfile: str, device: str, variant: str | None, db: str, as_json: boo
         variant = str(parse_variant(variant))
     result = log_result(log, variant=variant or path.stem, device=device, source=str(path))
     # keyed by the log's bytes, so ingesting the same file twice stores it once
-    key = measurement_key(result["variant"], hashlib.sha256(data).hexdigest(), "litert", device, result["settings"])
+    key = measurement_key(result.variant, hashlib.sha256(data).hexdigest(), "litert", device, result.settings)
     with Store(db) as store:
         stored = store.has(key)
         if not stored:
             run_id = store.start_run({"ingest": str(path)})
             store.add_measurement(run_id, key, result)
+        result = store.measurement_by_key(key)
     if as_json:
-        return click.echo(json.dumps(result, indent=2))
-    lat = result["latency_ms"]
-    mean = f"{lat['mean']:.3f} ms mean over {result['n']} runs" if lat["mean"] is not None else "no end-to-end time"
-    layers = (f"{len(result['per_layer'])} op rows summing to {result['per_layer_sum_ms']:.3f} ms"
-              if result["per_layer"] else "no op rows")
+        return click.echo(dumps(envelope([result], {"name": device, "kind": "external"}, source=str(path))))
+    lat = result.latency
+    mean = f"{lat.mean:.3f} ms mean over {result.n} runs" if lat.mean is not None else "no end-to-end time"
+    layers = (f"{len(result.per_layer)} op rows summing to {result.per_layer_sum_ms:.3f} ms"
+              if result.per_layer else "no op rows")
     click.echo(f"{path.name} (benchmark_model log, {log.fmt} format, device {device}): {mean}; {layers}; "
-               f"{'already in' if stored else 'stored in'} {db}")
-    for note in result["notes"]:
+               f"{'already in' if stored else 'stored in'} {db} (id {result.id})")
+    for note in result.notes:
         click.echo(f"note: {note}")

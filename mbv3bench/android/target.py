@@ -21,6 +21,7 @@ from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 from ..export.artifacts import sha256_file
 from .benchmark_log import BenchmarkLogError, parse_benchmark_log
 from ..core.errors import DeviceLost, UserError
+from ..core.results import Job, OpRow, RawMeasurement
 from ..targets.local import MeasurementError
 
 DEFAULT_KEY = "~/.config/mbv3bench/adbkey"
@@ -148,8 +149,8 @@ def _parse_state(text: str) -> dict:
     return state
 
 
-def op_rows_to_layers(log, ops) -> list[list]:
-    """[layer, node, op, ms] per Run Order row. Builtin rows name their node index (`...:N`);
+def op_rows_to_layers(log, ops) -> list[OpRow]:
+    """One OpRow per Run Order row. Builtin rows name their node index (`...:N`);
     XNNPACK operator rows are matched to TFLite ops by the order walk of tflite_layers."""
     from ..runtimes.litert_capi import ProfileEvent
     from ..runtimes.tflite_layers import layer_of_events
@@ -166,7 +167,7 @@ def op_rows_to_layers(log, ops) -> list[list]:
         else:
             events.append(ProfileEvent(row.node_type.removeprefix("Delegate/"), 8, 0, 0, i, i, 0))
     layer = {event.md2: name for name, event in layer_of_events(events, ops, "delegate")}
-    return [[layer.get(i), row.name, row.node_type.removeprefix("Delegate/"), row.avg_ms]
+    return [OpRow(layer.get(i), row.name, row.node_type.removeprefix("Delegate/"), row.avg_ms)
             for i, row in enumerate(log.ops) if i in layer or i in unattributed]
 
 
@@ -345,39 +346,39 @@ class AdbTarget:
             raise MeasurementError(f"benchmark_model printed no average on {self.where}: {_tail(out)}")
         return log
 
-    def measure(self, job: dict) -> dict:
-        if job["runtime"] != "litert" or not job.get("artifact"):
+    def measure(self, job: Job) -> RawMeasurement:
+        if job.runtime != "litert" or not job.artifact:
             raise MeasurementError(f"{self.name} measures .tflite models with benchmark_model (runtime litert), "
-                                   f"not {job['runtime']}")
-        artifact = Path(job["artifact"])
+                                   f"not {job.runtime}")
+        artifact = Path(job.artifact)
         binary = self._ensure(self.binary, f"{self.workdir}/benchmark_model")
         model = self._ensure(artifact, f"{self.workdir}/{artifact.name}")
-        p = job["protocol"]
-        common = [f"--graph={model}", f"--num_threads={job['threads']}",
-                  f"--use_xnnpack={'true' if job['options'].get('xnnpack', True) else 'false'}"]
+        p = job.protocol
+        common = [f"--graph={model}", f"--num_threads={job.threads}",
+                  f"--use_xnnpack={'true' if job.options.get('xnnpack', True) else 'false'}"]
         timeout = 2 * p["max_secs"] + 120  # warm-up and timed runs each stop at max_secs; plus loading
-        what = f"the measurement of {job['variant']}"
+        what = f"the measurement of {job.variant}"
         cooldowns = []
         for attempt in range(MAX_ATTEMPTS):
             before = self._state(what)
             log = self._benchmark(binary, common + [
                 f"--warmup_runs={p['warmup_runs']}", f"--warmup_min_secs={p['warmup_secs']}",
                 f"--num_runs={p['runs']}", f"--min_secs={p['min_secs']}", f"--max_secs={p['max_secs']}"],
-                job["threads"], what, timeout)
+                job.threads, what, timeout)
             after = self._state(what)
             reason = self._too_hot(before, after_run=False) or self._too_hot(after, after_run=True)
             if not reason or attempt == MAX_ATTEMPTS - 1:
                 break
             cooldowns.append({"reason": reason, **self._cool_down()})
         ops, profiled_run_ms = [], None
-        if job.get("per_layer") and p.get("profile_runs"):
+        if job.per_layer and p.get("profile_runs"):
             profiled = self._benchmark(binary, common + [
                 "--warmup_runs=1", "--warmup_min_secs=0", f"--num_runs={p['profile_runs']}", "--min_secs=0",
                 f"--max_secs={p['max_secs']}", "--enable_op_profiling=true"],
-                job["threads"], f"the per-layer profile of {job['variant']}", timeout)
+                job.threads, f"the per-layer profile of {job.variant}", timeout)
             from ..runtimes.tflite_layers import tflite_ops
             ops = op_rows_to_layers(profiled, tflite_ops(artifact))
             profiled_run_ms = profiled.avg_us / 1000 if profiled.avg_us else None
-        return {"summary": log.summary_ms(), "ops": ops, "profiled_run_ms": profiled_run_ms,
-                "device_state": {"before": before, "after": after, "cooldowns": cooldowns,
-                                 "throttled": reason, "battery_level": after["battery_level"]}}
+        return RawMeasurement(summary=log.summary_ms(), ops=ops, profiled_run_ms=profiled_run_ms,
+                              device_state={"before": before, "after": after, "cooldowns": cooldowns,
+                                            "throttled": reason, "battery_level": after["battery_level"]})

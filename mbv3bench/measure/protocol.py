@@ -11,6 +11,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
+from ..core.errors import UserError
+from ..core.registry import PROTOCOL
+
 # A run is "noisy" past these; the thresholds are what a quiet pinned core stays well under.
 SPREAD_LIMIT = 0.25     # (p90 - p10) / median
 DRIFT_LIMIT = 0.05      # |median of 2nd half - median of 1st half| / median
@@ -22,18 +25,17 @@ CV_LIMIT = 0.10         # std / mean, where only a summary is known (the spread 
 
 @dataclass(frozen=True)
 class Protocol:
-    runs: int = 50
-    min_secs: float = 1.0
-    warmup_runs: int = 10
-    warmup_secs: float = 0.5
-    max_secs: float = 60.0
-    profile_runs: int = 20
+    runs: int = PROTOCOL.runs
+    min_secs: float = PROTOCOL.min_secs
+    warmup_runs: int = PROTOCOL.warmup_runs
+    warmup_secs: float = PROTOCOL.warmup_secs
+    max_secs: float = PROTOCOL.max_secs
+    profile_runs: int = PROTOCOL.profile_runs
     # a runtime can settle at a different level in each process (here ORT and torch by up to 1.7x
     # with tight intervals each): the protocol runs in this many fresh processes
-    processes: int = 3
+    processes: int = PROTOCOL.processes
 
     def validate(self) -> "Protocol":
-        from ..core.errors import UserError
 
         for name in ("runs", "processes", "warmup_runs", "profile_runs"):
             least = 1 if name in ("runs", "processes") else 0
@@ -126,11 +128,3 @@ def summary_statistics(*, mean: float | None, n: int | None, std: float | None =
         reasons.append(f"high spread: std is {100 * std / mean:.0f}% of the mean")
     return {"median": median, "mean": mean, "std": std, "p10": None, "p90": None, "ci95": [None, None],
             "min": min, "max": max, "n": n, "noisy": bool(reasons), "noisy_reason": "; ".join(reasons) or None}
-
-
-def headline(latency_ms: dict) -> tuple[float, str]:
-    """The one number a table shows: the median, or the mean where only a summary without a
-    median is known (older benchmark_model builds), named so the reader knows which."""
-    if latency_ms.get("median") is not None:
-        return latency_ms["median"], "median"
-    return latency_ms["mean"], "mean"

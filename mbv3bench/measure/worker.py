@@ -11,37 +11,38 @@ import json
 import os
 import sys
 
+from ..core.results import Job, RawMeasurement
 
-def _measure(job: dict) -> dict:
+
+def _measure(job: Job) -> RawMeasurement:
+    from ..runtimes import get_runtime
     from ..runtimes.inputs import input_array
     from .protocol import Protocol, time_runs
-    from ..runtimes import get_runtime
 
-    runtime = get_runtime(job["runtime"], **job["options"])
-    if job["format"] == "torch":
+    runtime = get_runtime(job.runtime, **job.options)
+    if job.format == "torch":
         from ..zoo.build import build
-        artifact = build(job["variant"])
+        artifact = build(job.variant)
     else:
-        artifact = job["artifact"]
-    x = input_array(job["input_shape"])
-    protocol = Protocol(**job["protocol"])
-    session = runtime.load(artifact, job["threads"])
+        artifact = job.artifact
+    x = input_array(job.input_shape)
+    protocol = Protocol(**job.protocol)
+    session = runtime.load(artifact, job.threads)
     runtime.bind_input(session, x)
     samples = time_runs(functools.partial(runtime.run, session), protocol)
     del session   # the profile opens its own session: free this one's memory first
-    if not (job["per_layer"] and protocol.profile_runs):
-        return {"samples_ms": samples, "ops": []}
-    profile = runtime.profile(artifact, job["threads"], x, protocol.profile_runs)
-    return {"samples_ms": samples, "ops": [[o.layer, o.node, o.op, o.ms] for o in profile.ops],
-            "profiled_run_ms": profile.run_ms}
+    if not (job.per_layer and protocol.profile_runs):
+        return RawMeasurement(samples_ms=samples)
+    profile = runtime.profile(artifact, job.threads, x, protocol.profile_runs)
+    return RawMeasurement(samples_ms=samples, ops=profile.ops, profiled_run_ms=profile.run_ms)
 
 
 def main() -> None:
-    job = json.loads(sys.stdin.read())
-    if job.get("core") is not None:
-        os.sched_setaffinity(0, {job["core"]})
+    job = Job.from_json(json.loads(sys.stdin.read()))
+    if job.core is not None:
+        os.sched_setaffinity(0, {job.core})
     try:
-        result = _measure(job)
+        result = _measure(job).to_json()
     except Exception as e:  # the parent turns this into one line and keeps the grid going
         print(f"{type(e).__name__}: {e}".splitlines()[0], file=sys.stderr)
         sys.exit(3)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..core.errors import UserError
+from ..core.registry import check_runtime
 
 TABLE_NUMBERS = ("3", "4", "5")
 FIGURE_FILES = {"1": "figure1", "2": "figure2", "7": "figure7", "8": "figure8", "9": "figure9",
@@ -21,20 +22,15 @@ def _echo_err(text: str) -> None:
 
 
 @contextlib.contextmanager
-def _session(db: str, accuracy_file: str | None):
-    """The store and the reference data every report command reads."""
+def _session(db: str, accuracy_file: str | None, *, writes: bool = False):
+    """The store and the reference data every report command reads. The store is opened read-only
+    unless the command measures (--measure, a roofline's first calibration)."""
     from ..store import Store
     from .accuracy import load_accuracy, load_paper_latency
 
     accuracy, paper = load_accuracy(accuracy_file), load_paper_latency()
-    with Store(db) as store:
+    with Store(db, readonly=not writes) as store:
         yield store, accuracy, paper
-
-
-def _runtime(runtime: str) -> str:
-    from ..core.registry import check_runtime
-
-    return check_runtime(runtime)
 
 
 @click.command()
@@ -52,8 +48,8 @@ def table(number, devices, runtime, fmt, db, accuracy_file, measure):
     from .measured import measure_missing
     from .tables import TABLES, build, render
 
-    runtime = _runtime(runtime)
-    with _session(db, accuracy_file) as (store, accuracy, paper):
+    runtime = check_runtime(runtime)
+    with _session(db, accuracy_file, writes=measure) as (store, accuracy, paper):
         if measure:
             for d in devices:
                 measure_missing(store, d, runtime, TABLES[int(number)].needs(), _echo_err)
@@ -89,12 +85,12 @@ def plot(figure, output, device, runtime, db, accuracy_file, measure, models, re
     from .measured import measure_missing
     from .plots import draw, needs
 
-    runtimes = [_runtime(r.strip()) for r in (runtime or "litert").split(",") if r.strip()]
+    runtimes = [check_runtime(r.strip()) for r in (runtime or "litert").split(",") if r.strip()]
     if len(runtimes) != 1 and figure != "layers":
         raise UserError(f"--runtime takes one runtime for figure {figure}; several only for --figure layers")
     model_list = split_variant_list(models) if models else None
     out = Path(output or f"reports/{FIGURE_FILES[figure]}.png")
-    with _session(db, accuracy_file) as (store, accuracy, paper):
+    with _session(db, accuracy_file, writes=measure or figure == "roofline") as (store, accuracy, paper):
         if measure:
             for rt in runtimes:
                 measure_missing(store, device, rt, needs(figure, model_list), _echo_err)
@@ -114,7 +110,7 @@ def report(device, runtime, out_dir, db, accuracy_file):
     from .plots import draw
     from .tables import TABLES, build, render
 
-    runtime = _runtime(runtime)
+    runtime = check_runtime(runtime)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     made, skipped = [], []

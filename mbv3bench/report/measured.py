@@ -6,12 +6,13 @@ import time
 
 from ..core.errors import UserError
 from ..core.registry import require_format as format_of
+from ..core.results import Result
 
 
-def _is_paper_protocol(r: dict) -> bool:
+def _is_paper_protocol(r: Result) -> bool:
     """One thread with the runtime's default options: what the paper's tables and plots compare."""
-    s = r["settings"]
-    return r["threads"] == 1 and s.get("xnnpack", True) and s.get("ort_opt_level", "all") == "all"
+    s = r.settings
+    return r.threads in (1, None) and s.get("xnnpack", True) and s.get("ort_opt_level", "all") == "all"
 
 
 class Measured:
@@ -20,14 +21,14 @@ class Measured:
 
     def __init__(self, store, device: str, runtime: str):
         self.device, self.runtime = device, runtime
-        self.cells: dict[tuple[str, str], dict] = {}
+        self.cells: dict[tuple[str, str], Result] = {}
         for r in store.measurements(device=device, runtime=runtime):
-            key = (r["variant"], r["format"])
+            key = (r.variant, r.format)
             old = self.cells.get(key)
-            if old is None or (_is_paper_protocol(r), r["id"]) > (_is_paper_protocol(old), old["id"]):
+            if old is None or (_is_paper_protocol(r), r.id) > (_is_paper_protocol(old), old.id):
                 self.cells[key] = r
 
-    def get(self, variant: str, fmt: str) -> dict | None:
+    def get(self, variant: str, fmt: str) -> Result | None:
         return self.cells.get((variant, fmt))
 
     def missing(self, variants: list[str], fmt: str) -> list[str]:
@@ -35,31 +36,39 @@ class Measured:
 
 
 def _span(values) -> str:
-    values = list(values)
+    values = [v for v in values if v is not None]
+    if not values:
+        return "n/a"
     lo, hi = min(values), max(values)
     return f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
 
 
-def measured_on(results: list[dict]) -> str:
-    days = sorted(time.strftime("%Y-%m-%d", time.localtime(r["created_at"])) for r in results)
+def _statistic(results: list[Result]) -> str:
+    return _span_text(r.headline()[1] for r in results)
+
+
+def measured_on(results: list[Result]) -> str:
+    days = sorted(time.strftime("%Y-%m-%d", time.localtime(r.created_at)) for r in results if r.created_at)
+    if not days:
+        return "at an unknown time"
     return days[0] if days[0] == days[-1] else f"{days[0]} to {days[-1]}"
 
 
-def provenance(results: list[dict]) -> str:
+def provenance(results: list[Result]) -> str:
     """One line on what produced these numbers: device, runtime, format, threads, core, runs, dates."""
     if not results:
         return "nothing measured"
     r0 = results[0]
     options = []
-    if r0["runtime"] == "litert":
-        options.append("XNNPACK " + _span_text("on" if r["settings"].get("xnnpack", True) else "off" for r in results))
-    if r0["runtime"] == "onnxruntime":
-        options.append("graph optimisation " + _span_text(r["settings"].get("ort_opt_level", "all") for r in results))
-    noisy = sum(r["noisy"] for r in results)
-    return (f"{r0['device']} core {_span_text(r['core'] for r in results)}, {r0['runtime']} "
-            f"({', '.join(sorted({r['format'] for r in results}))}{'; ' + ', '.join(options) if options else ''}), "
-            f"{_span(r['threads'] for r in results)} thread(s), median of {_span(r['n'] for r in results)} timed runs "
-            f"per cell, measured {measured_on(results)}"
+    if r0.runtime == "litert":
+        options.append("XNNPACK " + _span_text("on" if r.settings.get("xnnpack", True) else "off" for r in results))
+    if r0.runtime == "onnxruntime":
+        options.append("graph optimisation " + _span_text(r.settings.get("ort_opt_level", "all") for r in results))
+    noisy = sum(r.noisy for r in results)
+    return (f"{r0.device} core {_span_text(r.core for r in results)}, {r0.runtime} "
+            f"({', '.join(sorted({str(r.format) for r in results}))}{'; ' + ', '.join(options) if options else ''}), "
+            f"{_span(r.threads for r in results)} thread(s), {_statistic(results)} of "
+            f"{_span(r.n for r in results)} timed runs per cell, measured {measured_on(results)}"
             + (f"; {noisy} noisy cell(s) marked" if noisy else ""))
 
 
@@ -91,7 +100,7 @@ def measure_missing(store, device: str, runtime: str, needs: list[tuple[str, str
 
     def on_event(kind, cell, result):
         if kind in ("done", "error"):
-            echo(f"  {kind}: {cell.variant} ({cell.format})" + (f": {result['error']}" if kind == "error" else ""))
+            echo(f"  {kind}: {cell.variant} ({cell.format})" + (f": {result.error}" if kind == "error" else ""))
 
     run_grid(cells, target, Protocol(), Settings(), store, resume=True, on_event=on_event)
     return len(cells)

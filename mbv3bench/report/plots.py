@@ -15,7 +15,8 @@ from pathlib import Path
 
 from ..zoo.arch import resolve
 from ..zoo.cost import summary
-from ..measure.protocol import headline
+from ..core.output import num
+from ..core.results import Result
 from ..core.errors import UserError
 from ..core.registry import RUNTIMES
 from ..zoo.spec import parse_variant
@@ -158,6 +159,13 @@ def _save(fig, out: Path) -> Path:
     return out
 
 
+def _timed(r: Result | None) -> Result | None:
+    """A result a plot can place: one with a positive end-to-end time (an ingested profiler-only
+    log has none; such cells count as unmeasured here, never as zero)."""
+    ms = r.headline()[0] if r else None
+    return r if ms is not None and ms > 0 else None
+
+
 def _today() -> str:
     return datetime.date.today().isoformat()
 
@@ -170,7 +178,7 @@ def _tradeoff(t: Tradeoff, ctx: Context, out: Path) -> Path:
     fmt = format_of(ctx.runtime, "fp32")
     m = ctx.measured()
     pixel = PAPER_PIXEL.get(ctx.device, "pixel1")
-    got = {v: m.get(v, fmt) for v in t.variants}
+    got = {v: _timed(m.get(v, fmt)) for v in t.variants}
     top1 = {v: ctx.accuracy.top1(v) for v in t.variants}
     madds = {v: summary(resolve(v))["madds"] / 1e6 for v in t.variants}
     measuring = t.x == "latency" or t.cost_panel
@@ -184,7 +192,7 @@ def _tradeoff(t: Tradeoff, ctx: Context, out: Path) -> Path:
                         f"with the top-1 of {', '.join(no_top1)}")
 
     def x_of(v):
-        return headline(got[v]["latency_ms"])[0] if t.x == "latency" else madds[v]
+        return got[v].headline()[0] if t.x == "latency" else madds[v]
 
     fig = _new_figure((13, 6) if t.cost_panel else (9, 6.5))
     axes = fig.subplots(1, 2) if t.cost_panel else [fig.subplots()]
@@ -258,7 +266,7 @@ def _plot_points(ax, pts, s: Series, filled: bool) -> None:
 
 def _cost_panel(ax, t: Tradeoff, got: dict, madds: dict, ctx: Context) -> None:
     for s in t.series:
-        pts = [(madds[v], headline(got[v]["latency_ms"])[0], tag) for v, tag in zip(s.variants, s.tags) if got[v]]
+        pts = [(madds[v], got[v].headline()[0], tag) for v, tag in zip(s.variants, s.tags) if got[v]]
         _plot_points(ax, pts, s, filled=True)
     ax.set_xlabel("MAdds (millions, analytic: cost.py)")
     ax.set_ylabel(f"measured latency on {ctx.device}/{ctx.runtime} (ms, median)")
@@ -274,14 +282,14 @@ def _layer_order(name: str) -> tuple:
     return (1, int(m.group(1))) if m else (fixed.get(name, 6), 0)
 
 
-def _profiled(ctx: Context, models: list[str], runtimes: list[str], figure: str) -> list[tuple[str, str, dict]]:
+def _profiled(ctx: Context, models: list[str], runtimes: list[str], figure: str) -> list[tuple[str, str, Result]]:
     """(variant, runtime, result) with per-layer times; a UserError naming the runs when there are none."""
     found, missing = [], {}
     for rt in runtimes:
         m = ctx.measured(rt)
         for v in models:
-            r = m.get(v, format_of(rt, "fp32"))
-            if r and r["per_layer"]:
+            r = _timed(m.get(v, format_of(rt, "fp32")))
+            if r and r.per_layer:
                 found.append((v, rt, r))
             else:
                 missing.setdefault(rt, []).append(v)
@@ -293,16 +301,16 @@ def _profiled(ctx: Context, models: list[str], runtimes: list[str], figure: str)
 
 def _layers(ctx: Context, out: Path, models: list[str], runtimes: list[str]) -> Path:
     found = _profiled(ctx, models, runtimes, "layers")
-    names = sorted({row["name"] for _, _, r in found for row in r["per_layer"]}, key=_layer_order)
+    names = sorted({row.name for _, _, r in found for row in r.per_layer}, key=_layer_order)
     fig = _new_figure((max(10, 0.45 * len(names) * max(1, len(found) / 2)), 6))
     ax = fig.subplots()
     width = 0.8 / len(found)
     for i, (v, rt, r) in enumerate(found):
-        ms = {row["name"]: row["ms"] for row in r["per_layer"]}
+        ms = {row.name: row.ms for row in r.per_layer}
         xs = [j + (i - (len(found) - 1) / 2) * width for j in range(len(names))]
         ax.bar(xs, [ms.get(n, 0.0) for n in names], width,
-               label=f"{v} / {rt}: layers sum {r['per_layer_sum_ms']:.2f} ms, end-to-end median "
-                     f"{headline(r['latency_ms'])[0]:.2f} ms")
+               label=f"{v} / {rt}: layers sum {num(r.per_layer_sum_ms, '.2f')} ms, end-to-end "
+                     f"{r.headline()[1]} {r.headline()[0]:.2f} ms")
     ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("layer time (ms: its share of the profiled runs,\nscaled to the end-to-end median)")
     ax.set_xlabel("layer (the paper's names; a missing bar = the network has no such layer)")
@@ -327,15 +335,15 @@ def _roofline(ctx: Context, out: Path, models: list[str]) -> Path:
     for (v, _, r), color in zip(found, colors * 4):
         cost = {layer["name"]: layer for layer in summary(resolve(v))["layers"]}
         kinds = {layer.name: layer.kind for layer in resolve(v).layers}
-        for row in r["per_layer"]:
-            c = cost.get(row["name"])
-            if not c or not c["madds"] or row["ms"] <= 0:
-                skipped.add(row["name"])
+        for row in r.per_layer:
+            c = cost.get(row.name)
+            if not c or not c["madds"] or row.ms <= 0:
+                skipped.add(row.name)
                 continue
-            x, y = c["madds"] / c["bytes"], c["madds"] / row["ms"] / 1e6
+            x, y = c["madds"] / c["bytes"], c["madds"] / row.ms / 1e6
             xs_all.append(x)
-            ax.plot(x, y, marker=markers.get(kinds[row["name"]], "o"), color=color, linestyle="")
-            ax.annotate(row["name"], (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6, color=color)
+            ax.plot(x, y, marker=markers.get(kinds[row.name], "o"), color=color, linestyle="")
+            ax.annotate(row.name, (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6, color=color)
         ax.plot([], [], marker="o", color=color, linestyle="", label=f"{v}: each layer")
     for kind, mk in markers.items():
         ax.plot([], [], marker=mk, color="gray", linestyle="", label=f"marker: {kind}")

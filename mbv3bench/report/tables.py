@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 from ..zoo.arch import resolve
 from ..zoo.cost import summary
-from ..measure.protocol import headline
+from ..core.output import num
+from ..core.output import dumps
+from ..core.results import SCHEMA, Result
 from .accuracy import PIXELS
 from .measured import Measured, format_of, provenance
 
@@ -61,13 +63,14 @@ TABLES = {
 }
 
 
-def _cell(r: dict | None, first: dict | None) -> dict | None:
+def _cell(r: Result | None, first: Result | None) -> dict | None:
     if r is None:
         return None
-    lat = r["latency_ms"]
-    ms, stat = headline(lat)
-    rel = ms / headline(first["latency_ms"])[0] if first else None
-    return {"median_ms": ms, "statistic": stat, "ci95": lat["ci95"], "n": r["n"], "relative": rel, "noisy": r["noisy"]}
+    ms, stat = r.headline()
+    base = first.headline()[0] if first else None
+    rel = ms / base if ms is not None and base else None
+    return {"median_ms": ms, "statistic": stat, "ci95": list(r.latency.ci95), "n": r.n, "relative": rel,
+            "noisy": r.noisy}
 
 
 def build(number: int, store, devices: list[str], runtime: str, accuracy, paper) -> dict:
@@ -80,7 +83,7 @@ def build(number: int, store, devices: list[str], runtime: str, accuracy, paper)
         fhs_fmt = None
     firsts = {d: m.get(t.variants[0], fmt) for d, m in measured.items()}
     paper_first = paper.table(t.variants[0], t.precision, str(number))
-    used: dict[str, list[dict]] = {d: [] for d in devices}
+    used: dict[str, list[Result]] = {d: [] for d in devices}
     rows = []
     for label, variant in t.rows:
         cost = summary(resolve(variant))
@@ -107,7 +110,7 @@ def build(number: int, store, devices: list[str], runtime: str, accuracy, paper)
     return {"table": number, "title": t.title, "device": devices, "runtime": runtime, "format": fmt,
             "precision": t.precision, "fhs_format": fhs_fmt,
             "produced_by": {d: provenance(used[d]) for d in devices}, "paper_devices": list(t.pixels),
-            "rows": rows, "notes": ["top-1: published (top1_source) or a user's --accuracy file; never estimated",
+            "rows": rows, "results": [r.to_json() for d in devices for r in used[d]], "notes": ["top-1: published (top1_source) or a user's --accuracy file; never estimated",
                       "MAdds and params: analytic, mbv3bench cost.py",
                       "measured: median ms of the timed runs with its 95% CI (the mean where a phone log gives no median); relative = row / first row",
                       "paper: published ms on Pixel phones (P-1/P-2/P-3), TFLite, one thread on one large core"]}
@@ -119,9 +122,9 @@ def _ms(c: dict | None) -> str:
     if c is None:
         return UNMEASURED
     lo, hi = c["ci95"]
-    ci = f"{lo:.2f}-{hi:.2f}" if lo is not None else "no CI: samples not kept"   # benchmark_model keeps none
+    ci = f"{lo:.2f}-{hi:.2f}" if lo is not None and hi is not None else "no CI: samples not kept"  # phone logs
     stat = "" if c.get("statistic", "median") == "median" else " mean"
-    return f"{c['median_ms']:.2f}{stat} (n={c['n']}, {ci})" + (" noisy" if c["noisy"] else "")
+    return f"{num(c['median_ms'], '.2f')}{stat} (n={num(c['n'], 'd')}, {ci})" + (" noisy" if c["noisy"] else "")
 
 
 def _rel(x) -> str:
@@ -192,4 +195,9 @@ def _tex(doc: dict) -> str:
 
 
 def render(doc: dict, fmt: str) -> str:
-    return {"md": _md, "csv": _csv, "tex": _tex, "json": lambda d: json.dumps(d, indent=2) + "\n"}[fmt](doc)
+    return {"md": _md, "csv": _csv, "tex": _tex, "json": _json}[fmt](doc)
+
+
+def _json(doc: dict) -> str:
+    """The JSON envelope every command prints: here `results` are the measurements the table shows."""
+    return dumps({"schema": SCHEMA, **doc}) + "\n"

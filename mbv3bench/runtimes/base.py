@@ -7,18 +7,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class OpTime:
-    layer: str | None  # paper layer name (for foreign files: derived from the node name); None if unmapped
-    node: str          # the runtime's own node/op name
-    op: str            # op type, e.g. "Conv", "HardSwish", "CONV_2D"
-    ms: float          # mean milliseconds per inference
+from ..core.results import OpRow
 
 
 @dataclass(frozen=True)
 class Profile:
-    ops: list[OpTime]     # in execution order
+    ops: list[OpRow]     # in execution order
     run_ms: float         # median wall time of one profiled inference: the profiler slows what it watches
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .tflite_layers import layer_of_events, tflite_ops
-from .base import OpTime, Profile
+from .base import OpRow, Profile
 from .litert_capi import CompiledModel
 
 class LiteRtRuntime:
@@ -66,5 +66,5 @@ class LiteRtRuntime:
             key = (layer, f"{event.tag}#{event.md1}", event.tag)
             totals[key] = totals.get(key, 0.0) + event.elapsed_us
         invokes = [e.elapsed_us for e in events if e.tag == "Invoke" and e.type == 1]
-        return Profile([OpTime(layer, node, op, us / runs / 1000.0) for (layer, node, op), us in totals.items()],
+        return Profile([OpRow(layer, node, op, us / runs / 1000.0) for (layer, node, op), us in totals.items()],
                        float(np.median(invokes)) / 1000.0)

@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 
 from .onnx_layers import onnx_node_layers
-from .base import OpTime, Profile
+from .base import OpRow, Profile
 
 OPT_LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -92,7 +92,7 @@ class OnnxRuntime:
                 totals[node] = totals.get(node, 0.0) + e["dur"]
                 ops[node] = e["args"]["op_name"]
         layers = _layers(list(totals), onnx_node_layers(artifact))
-        return Profile([OpTime(layer, node, ops[node], us / runs / 1000.0)
+        return Profile([OpRow(layer, node, ops[node], us / runs / 1000.0)
                         for (node, us), layer in zip(totals.items(), layers)],
                        float(np.median([dur for _, dur in model_runs])) / 1000.0)
 

@@ -8,7 +8,7 @@ from functools import partial
 import numpy as np
 import torch
 
-from .base import OpTime, Profile
+from .base import OpRow, Profile
 
 
 @dataclass
@@ -66,5 +66,5 @@ class TorchRuntime:
         finally:
             for h in handles:
                 h.remove()
-        return Profile([OpTime(name, name, type(children[name]).__name__, ns / runs / 1e6) for name, ns in totals.items()],
+        return Profile([OpRow(name, name, type(children[name]).__name__, ns / runs / 1e6) for name, ns in totals.items()],
                        float(np.median(walls)) / 1e6)

@@ -10,10 +10,12 @@ import os
 import platform
 import statistics
 import subprocess
+from dataclasses import replace
 import sys
 from pathlib import Path
 
 from ..core.errors import UserError
+from ..core.results import Job, RawMeasurement
 
 # a worker that takes longer than this is stuck, not slow (the protocol caps itself at max_secs)
 WORKER_TIMEOUT_S = 900
@@ -95,15 +97,16 @@ class LocalTarget:
     def close(self) -> None:
         """Nothing to clean up: each measurement's process is gone when it returns."""
 
-    def measure(self, job: dict) -> dict:
+    def measure(self, job: Job) -> RawMeasurement:
         """The protocol in protocol.processes fresh processes, samples pooled; the per-layer
         profile comes from the first."""
         before = self.state()
-        what = f"{job['variant']} on {job['runtime']}"
-        runs = [run_pinned("mbv3bench.measure.worker", {**job, "core": self.core, "per_layer": job["per_layer"] and i == 0},
-                           threads=job["threads"], what=what)
-                for i in range(job["protocol"].get("processes", 1))]
+        what = f"{job.variant} on {job.runtime}"
+        runs = [RawMeasurement.from_json(run_pinned(
+                    "mbv3bench.measure.worker", replace(job, core=self.core, per_layer=job.per_layer and i == 0).to_json(),
+                    threads=job.threads, what=what))
+                for i in range(job.protocol.get("processes", 1))]
         after = self.state()
-        return {**runs[0], "samples_ms": [ms for r in runs for ms in r["samples_ms"]],
-                "process_medians_ms": [statistics.median(r["samples_ms"]) for r in runs],
-                "device_state": {"before": before, "after": after}}
+        return replace(runs[0], samples_ms=[ms for r in runs for ms in r.samples_ms],
+                       process_medians_ms=[statistics.median(r.samples_ms) for r in runs],
+                       device_state={"before": before, "after": after})
