@@ -60,3 +60,15 @@ def phone():
 
     with AdbDeviceDouble() as double:
         yield double
+
+
+RESULTS_SCHEMA = REPO / "mbv3bench" / "data" / "schema" / "results-v1.schema.json"
+
+
+def assert_results_doc(doc: dict) -> None:
+    """Real output checked against the documented JSON Schema of every results document."""
+    import json
+
+    import jsonschema
+
+    jsonschema.validate(doc, json.loads(RESULTS_SCHEMA.read_text()))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from adb_double import AdbDeviceDouble
-from conftest import FIXTURES
+from conftest import FIXTURES, assert_results_doc
 
 FAKE_BENCHMARK = Path(__file__).with_name("fake_benchmark_model.py")
 VARIANT = "mobilenet_v3_small:res=96,width=0.35"
@@ -92,6 +92,7 @@ def test_run_on_a_phone(cli, phone, artifact, tmp_path, xnnpack):
                                 *([] if xnnpack else ["--no-xnnpack"]))
     assert code == 0, stderr
     doc = json.loads(out.read_text())
+    assert_results_doc(doc)
     local_shape = result_of(RawMeasurement(samples_ms=[1.0, 2.0]),
                             Subject(VARIANT, "litert", "tflite", None, None, None, (1, 3, 96, 96)),
                             device="local", core=0, settings={"threads": 1}).to_json()
@@ -242,6 +243,7 @@ def test_ingest_fixture(cli, tmp_path, name, avg_us, rows, sum_ms, init_rows):
     db = str(tmp_path / "r.sqlite")
     code, stdout, _ = cli("ingest", str(FIXTURES / name), "--device", "pixel1", "--db", db, "--json")
     assert code == 0
+    assert_results_doc(json.loads(stdout))
     (r,) = json.loads(stdout)["results"]
     assert r["latency_ms"]["mean"] == (None if avg_us is None else pytest.approx(avg_us / 1000))
     assert len(r["per_layer"]) == rows and len(r["init_layers"]) == init_rows

@@ -4,6 +4,7 @@ import io
 import json
 
 import pytest
+from conftest import assert_results_doc
 
 from mbv3bench.zoo.arch import resolve
 from mbv3bench.zoo.cost import summary
@@ -14,6 +15,7 @@ from mbv3bench.core.registry import format_of
 from mbv3bench.core.results import Result
 from mbv3bench.store import Store
 
+CORE = max(__import__("os").sched_getaffinity(0))
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # ms per million MAdds on a desktop core, per runtime: plausible, and different enough to tell apart
 SPEED = {"litert": 0.025, "onnxruntime": 0.035, "torch": 0.06}
@@ -80,7 +82,7 @@ def test_table3_json_rows_costs_and_cells(db):
     mnas = next(r for r in doc["rows"] if r["variant"] == UNMEASURED)
     assert mnas["measured"]["local"] is None and mnas["missing"]["local"].startswith("unmeasured")
     assert "local core 1, litert (tflite" in doc["produced_by"]["local"]
-    json.loads(render(doc, "json"))
+    assert_results_doc(json.loads(render(doc, "json")))
 
 
 def test_table_renders_md_csv_tex_and_says_unmeasured(db):
@@ -173,9 +175,9 @@ def test_calibration_is_measured_stored_and_reused(tmp_path):
     from mbv3bench.measure.calibrate import peaks
 
     with Store(tmp_path / "cal.sqlite") as store:
-        first = peaks(store, "local", budget_s=0.2)
+        first = peaks(store, "local", CORE, budget_s=0.2)
         assert first["gemm"] > 0.1 and first["membw"] > 0.1
         assert store.calibration("local", "gemm")["unit"] == "GMAC/s"
-        assert peaks(store, "local") == first
-        assert peaks(store, "pixel1") is None
+        assert peaks(store, "local", CORE) == first
+        assert peaks(store, "pixel1", None) is None
 

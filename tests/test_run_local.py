@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import FAST, SMALL
+from conftest import FAST, SMALL, assert_results_doc
 from mbv3bench.zoo.arch import resolve
 from mbv3bench.zoo.cost import summary
 
@@ -33,6 +33,7 @@ def test_run_json_shape_per_layer_and_resume(cli, tmp_path):
     code, stdout, stderr = cli(*args)
     assert code == 0, stderr
     doc = json.loads(out.read_text())
+    assert_results_doc(doc)
     assert doc["device"]["name"] == "local" and doc["device"]["core"] in os.sched_getaffinity(0)
     assert [r["runtime"] for r in doc["results"]] == ["litert", "onnxruntime", "torch"]
     for r in doc["results"]:
@@ -164,6 +165,7 @@ def test_profile_of_a_file_that_is_not_a_model(cli, tmp_path, content, suffix, n
 def test_profile_of_a_variant_has_every_layer(cli):
     code, out, err = cli("profile", SMALL, "--runtime", "litert", "--json", *FAST)
     assert code == 0, err
+    assert_results_doc(json.loads(out))
     r = json.loads(out)["results"][0]
     assert [row["name"] for row in r["per_layer"]] == [l.name for l in resolve(SMALL).layers
                                                       if l.name in {x["name"] for x in r["per_layer"]}]

@@ -22,7 +22,7 @@ from ..export.artifacts import sha256_file
 from .benchmark_log import BenchmarkLogError, parse_benchmark_log
 from ..core.errors import DeviceLost, UserError
 from ..core.results import Job, OpRow, RawMeasurement
-from ..targets.local import MeasurementError
+from ..measure.pinned import MeasurementError
 
 DEFAULT_KEY = "~/.config/mbv3bench/adbkey"
 CONNECT_TIMEOUT_S = 10

@@ -50,24 +50,20 @@ def _measure(budget_s: float) -> dict:
 
 def measure_peaks(core: int, budget_s: float = 5.0) -> dict:
     """Runs the child pinned to core; returns {"gemm": {value, detail}, "membw": {value, detail}}."""
-    from ..targets.local import run_pinned
+    from .pinned import run_pinned
 
     return run_pinned("mbv3bench.measure.calibrate", {"core": core, "budget_s": budget_s}, threads=1,
                       what=f"calibration on core {core}", timeout=CHILD_TIMEOUT_S)
 
 
-def peaks(store, device: str, *, recalibrate: bool = False, budget_s: float = 5.0) -> dict | None:
+def peaks(store, device: str, core: int | None, *, recalibrate: bool = False, budget_s: float = 5.0) -> dict | None:
     """{"gemm": GMAC/s, "membw": GB/s} of a device: stored ones, or measured now on the local
-    device. None for a device this machine cannot calibrate (a phone) and has no values for."""
+    device's `core`. None for a device this machine cannot calibrate (a phone) and has no values for."""
     stored = {k: store.calibration(device, k) for k in KINDS}
     if all(stored.values()) and not recalibrate:
         return {k: r["value"] for k, r in stored.items()}
-    if device != "local":
+    if device != "local" or core is None:
         return None
-    from ..targets.profiles import load_device
-    from ..targets.local import LocalTarget
-
-    core = LocalTarget(load_device(device)).core
     measured = measure_peaks(core, budget_s)
     for kind, unit in KINDS.items():
         if store.readonly:   # a command that only reads measures the peaks but leaves the store as it was

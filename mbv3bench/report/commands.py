@@ -57,11 +57,21 @@ def table(number, devices, runtime, fmt, db, accuracy_file, measure):
     click.echo(render(doc, fmt), nl=False)
 
 
+def _local_core(device: str) -> int | None:
+    """The core a local calibration pins to (the local profile's); None for a phone."""
+    if device != "local":
+        return None
+    from ..targets import open_target
+    from ..targets.profiles import load_device
+
+    return open_target(load_device("local")).core
+
+
 def _context(store, accuracy, paper, device, runtime, figure, recalibrate):
     from ..measure.calibrate import peaks
     from .plots import Context
 
-    calibration = peaks(store, device, recalibrate=recalibrate) if figure == "roofline" else None
+    calibration = peaks(store, device, _local_core(device), recalibrate=recalibrate) if figure == "roofline" else None
     return Context(store, device, runtime, accuracy, paper, calibration)
 
 
