@@ -1,0 +1,376 @@
+"""The command line: a thin Click layer over the modules. Heavy imports (torch, runtimes) happen
+inside the commands that need them, so `mbv3bench --help` answers at once."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .core.errors import UserError
+from .core.registry import EXPORT_FORMATS, PRECISIONS, RUNTIMES
+
+
+class _Cli(click.Group):
+    """Every bad input, ours or click's own (a bad option value, an unknown command), is one line
+    `error: ...` and exit code 2, never a usage block or a traceback."""
+
+    def main(self, *args, **kwargs):
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.UsageError as e:
+            command = f"mbv3bench {e.ctx.info_name}: " if e.ctx and e.ctx.parent else ""
+            click.echo(f"error: {command}{e.format_message()} (see --help)", err=True)
+            sys.exit(2)
+        except click.exceptions.Abort:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mbv3bench")
+@click.option("--models-dir", multiple=True, type=click.Path(file_okay=False),
+              help="A folder of your own model specs (NAME.yaml), searched before the shipped ones; repeatable "
+                   "(also $MBV3BENCH_MODELS_DIR).")
+@click.option("--devices-dir", multiple=True, type=click.Path(file_okay=False),
+              help="A folder of your own device profiles (NAME.yaml), searched before the shipped ones; "
+                   "repeatable (also $MBV3BENCH_DEVICES_DIR).")
+def main(models_dir, devices_dir):
+    """Measure MobileNetV3-family latency, layer by layer, the way the paper did.
+
+    Variants are named NAME[:key=value,...], e.g. mobilenet_v3_large:width=0.75,res=160.
+    Knobs: width, res, act (relu | hswish@N), hswish (fused | naive), se (on | off),
+    minimal, reduced_tail, dilated, last_channel (fixed | scaled).
+    """
+    from .core.resources import use_dirs
+
+    use_dirs(models_dir, devices_dir)
+
+
+def _print_json(doc) -> None:
+    from .core.output import dumps
+
+    click.echo(dumps(doc))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def models(as_json: bool):
+    """List the networks of the catalog (models/*.yaml) with their cost at width 1."""
+    from .zoo.arch import resolve
+    from .zoo.cost import summary
+    from .zoo.spec import catalog, load_spec
+
+    rows = []
+    for name in catalog():
+        spec, s = load_spec(name), summary(resolve(name))
+        rows.append({"name": name, "title": spec.title, "resolution": spec.resolution,
+                     "knobs": list(spec.knobs), "madds": s["madds"], "params": s["params"]})
+    if as_json:
+        return _print_json(rows)
+    from rich.table import Table
+
+    from .ui import console
+
+    table = Table(title="mbv3bench catalog (cost at width 1, analytic)")
+    for col in ("name", "title", "res", "MAdds (M)", "params (M)", "knobs"):
+        table.add_column(col, justify="right" if "(M)" in col or col == "res" else "left")
+    for r in rows:
+        table.add_row(r["name"], r["title"], str(r["resolution"]), f"{r['madds'] / 1e6:.1f}",
+                      f"{r['params'] / 1e6:.3f}", ", ".join(r["knobs"]))
+    console().print(table)
+
+
+def _shape(s) -> str:
+    return "x".join(map(str, s))
+
+
+@main.command()
+@click.argument("variant")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def summary(variant: str, as_json: bool):
+    """Per-layer shapes, MAdds, parameters and bytes moved of VARIANT."""
+    from .zoo.arch import resolve
+    from .zoo.cost import summary as cost_summary
+
+    doc = cost_summary(resolve(variant))
+    if as_json:
+        return _print_json(doc)
+    from rich.table import Table
+
+    from .ui import console
+
+    table = Table(title=f"{doc['variant']} at {doc['resolution']}x{doc['resolution']} "
+                        "(analytic: MAdds of conv/linear, bytes = float32 activations in+out + weights)")
+    for col in ("layer", "op", "in", "out", "MAdds", "params", "bytes"):
+        table.add_column(col, justify="right" if col in ("MAdds", "params", "bytes") else "left")
+    for r in doc["layers"]:
+        table.add_row(r["name"], r["op"], _shape(r["in_shape"]), _shape(r["out_shape"]), f"{r['madds']:,}",
+                      f"{r['params']:,}", f"{r['bytes']:,}")
+    total_bytes = sum(r["bytes"] for r in doc["layers"])
+    table.add_row("total", "", "", "", f"{doc['madds']:,}", f"{doc['params']:,}", f"{total_bytes:,}", style="bold")
+    console().print(table)
+
+
+@main.command()
+@click.argument("variant")
+@click.option("--format", "fmt", default="onnx", show_default=True,
+              help=" | ".join(EXPORT_FORMATS) + " (tflite-int8-fhs: int8 with h-swish kept in float).")
+@click.option("-o", "--out-dir", type=click.Path(file_okay=False), help="Also copy the file here.")
+@click.option("--rebuild", is_flag=True, help="Export again even if the cache has it.")
+def export(variant: str, fmt: str, out_dir: str | None, rebuild: bool):
+    """Export VARIANT, check it against torch, and cache it (a second export is a cache hit)."""
+    import shutil
+    from pathlib import Path
+
+    from .export.artifacts import get_artifact
+
+    art = get_artifact(variant, fmt, rebuild=rebuild)
+    path = art.path
+    if out_dir:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        path = Path(shutil.copy2(art.path, Path(out_dir) / art.path.name))
+    check = art.check
+    line = f"max abs error vs torch {check['max_abs_err']:.3g} (logits up to {check['logit_scale']:.3g})"
+    if "top1_agreement" in check:
+        line += f", top-1 agreement {check['top1_agreement']:.0%} on {check['inputs']} random inputs"
+    click.echo(f"{'cached' if art.cached else 'exported'} {art.variant} as {fmt}: {path}")
+    click.echo(f"  sha256 {art.sha256}; {line}")
+
+
+def _split(values: str) -> list[str]:
+    return [v.strip() for v in values.split(",") if v.strip()]
+
+
+def _protocol_options(f):
+    from .core.registry import PROTOCOL as P
+
+    for opt in reversed([
+        click.option("--runs", default=P.runs, show_default=True, help="Minimum number of timed runs."),
+        click.option("--min-secs", default=P.min_secs, show_default=True, help="Minimum seconds of timed runs."),
+        click.option("--warmup-runs", default=P.warmup_runs, show_default=True, help="Minimum warm-up runs."),
+        click.option("--warmup-secs", default=P.warmup_secs, show_default=True, help="Minimum warm-up seconds."),
+        click.option("--max-secs", default=P.max_secs, show_default=True, help="Stop timing after this long."),
+        click.option("--profile-runs", default=P.profile_runs, show_default=True,
+                     help="Profiled runs for per-layer times."),
+        click.option("--processes", default=P.processes, show_default=True,
+                     help="Local: fresh processes each running the protocol (samples pooled)."),
+        click.option("--threads", default=P.threads, show_default=True, help="Runtime threads (the paper: 1)."),
+        click.option("--core", type=int, help="Core to pin (default: the device profile's; local: the last)."),
+        click.option("--no-xnnpack", is_flag=True, help="LiteRT: TFLite's builtin kernels instead of XNNPACK."),
+        click.option("--ort-opt-level", default="all", show_default=True,
+                     help="ONNX Runtime graph optimisation: disable | basic | extended | all."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _phone_options(f):
+    for opt in reversed([
+        click.option("--serial", help="Android: the phone's HOST:PORT (adb tcpip) or USB serial "
+                                      "(default: the USB phone)."),
+        click.option("--benchmark-binary", type=click.Path(dir_okay=False),
+                     help="Android: TFLite's benchmark_model for the phone (default: the device profile's)."),
+        click.option("--cooldown-secs", type=float, help="Android: longest wait for a hot phone to cool down "
+                                                         "(default: the device profile's)."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _open_target(device: str, kw: dict):
+    from .targets.profiles import load_device
+    from .targets import open_target
+
+    target = open_target(load_device(device), core=kw["core"], serial=kw["serial"],
+                         benchmark_binary=kw["benchmark_binary"], cooldown_secs=kw["cooldown_secs"])
+    # a phone's work directory is removed however the command ends
+    click.get_current_context().call_on_close(target.close)
+    return target
+
+
+def _protocol(kw: dict):
+    from .measure.protocol import Protocol
+
+    if kw["threads"] < 1:
+        raise UserError("--threads must be >= 1")
+    return Protocol(kw["runs"], kw["min_secs"], kw["warmup_runs"], kw["warmup_secs"], kw["max_secs"],
+                    kw["profile_runs"], kw["processes"]).validate()
+
+
+def _results_table(results, title: str):
+    from rich.table import Table
+
+    from .core.output import num
+
+    table = Table(title=title)
+    for col in ("variant", "runtime", "format", "median ms", "95% CI", "n", "MAdds (M)", "GMAC/s",
+                "layers sum / e2e", "note"):
+        table.add_column(col, justify="left" if col in ("variant", "runtime", "format", "note") else "right")
+    for r in results:
+        if not r.ok:
+            table.add_row(r.variant, r.runtime, r.format, "-", "-", "-", "-", "-", "-", f"[red]failed: {r.error}")
+            continue
+        ms, stat = r.headline()
+        lo, hi = r.latency.ci95
+        gmacs = f"{r.madds / ms / 1e6:.2f}" if r.madds and ms else "n/a"
+        ratio = f"{r.per_layer_sum_ms / ms:.2f}" if r.per_layer_sum_ms and ms else "not profiled"
+        note = "; ".join(x for x in ([("noisy: " + r.noisy_reason) if r.noisy else ""]
+                                     + (["resumed from store"] if r.resumed else []) + r.notes) if x)
+        table.add_row(r.variant, r.runtime, r.format, num(ms) + ("" if stat == "median" else " (mean)"),
+                      f"{lo:.3f}-{hi:.3f}" if lo is not None and hi is not None else "n/a", num(r.n, "d"),
+                      num(r.madds / 1e6 if r.madds else None, ".1f"), gmacs, ratio, note)
+    return table
+
+
+def _describe(device: dict, protocol, threads: int) -> str:
+    where = device.get("cpu_model") or device.get("model") or device["name"]
+    return (f"{device['name']} ({where}), core {device.get('core')}, {threads} thread(s); "
+            f">= {protocol.runs} runs and >= {protocol.min_secs:g} s after >= {protocol.warmup_runs} warm-up runs"
+            + (f", in each of {protocol.processes} processes" if device.get("kind") == "local" else ""))
+
+
+@main.command()
+@click.option("--device", default="local", show_default=True, help="A profile in devices/ (or --devices-dir).")
+@click.option("--models", default="mobilenet_v3_large,mobilenet_v3_small", show_default=True,
+              help="Comma-separated variants, e.g. mobilenet_v3_large:width=0.75,res=160,mobilenet_v2.")
+@click.option("--runtimes", default="litert,onnxruntime", show_default=True,
+              help="Comma-separated: " + ", ".join(RUNTIMES) + ".")
+@click.option("--precision", default="fp32", show_default=True,
+              help="Comma-separated: " + ", ".join(PRECISIONS) + " (int8-fhs: int8 with float h-swish); "
+                   "int8 runs on litert only.")
+@_protocol_options
+@click.option("--per-layer/--no-per-layer", default=True, show_default=True, help="Profile per-layer times too.")
+@click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False),
+              help="The results store (SQLite).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the results JSON here.")
+@click.option("--out-dir", default="reports", show_default=True, type=click.Path(file_okay=False),
+              help="Where the results JSON and per-layer CSV go.")
+@click.option("--resume", is_flag=True, help="Skip what the store already has for the same settings.")
+@_phone_options
+def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, resume, **kw):
+    """Measure latency (and per-layer times) of models x runtimes on a device."""
+    import time
+    from pathlib import Path
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .core.output import check_writable, dumps, layers_csv, write_atomic, write_new
+    from .core.results import envelope
+    from .runner import Settings, plan_grid, run_grid
+    from .store import Store
+    from .targets.profiles import load_device
+    from .ui import console
+    from .zoo.spec import split_variant_list
+
+    protocol = _protocol(kw)
+    load_device(device)   # a bad device name fails before anything else
+    cells = plan_grid(split_variant_list(models), _split(runtimes), _split(precision))
+    if not cells:
+        raise UserError("nothing to measure: --models, --runtimes and --precision leave an empty grid")
+    # every output is checked before anything is measured: a result is never lost to a bad path
+    check_writable(Path(out_dir), "folder")
+    if json_out:
+        check_writable(Path(json_out), "file")
+    settings = Settings(threads=kw["threads"], xnnpack=not kw["no_xnnpack"], ort_opt_level=kw["ort_opt_level"],
+                        per_layer=per_layer)
+    with Store(db) as store:
+        target = _open_target(device, kw)
+        out = console()
+        done = []
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=out, transient=True) as progress:
+            task = progress.add_task("starting", total=len(cells))
+
+            def on_event(kind, cell, result):
+                what = {"export": "exporting", "measure": "measuring", "skipped": "in store:",
+                        "done": "measured", "error": "failed"}[kind]
+                progress.update(task, description=f"{what} {cell.variant} on {cell.runtime} ({cell.format})")
+                if result is not None:
+                    done.append(result)
+                    progress.advance(task)
+
+            try:
+                results = run_grid(cells, target, protocol, settings, store, resume=resume, on_event=on_event)
+            except KeyboardInterrupt:
+                progress.stop()
+                click.echo(f"interrupted: {sum(1 for r in done if r.ok)} finished "
+                           f"measurement(s) are in {db}; run again with --resume to continue", err=True)
+                sys.exit(130)
+        text = dumps(envelope(results, target.describe(), protocol=protocol.as_dict()))
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        json_path = write_new(Path(out_dir), f"results-{stamp}", ".json", text)
+        csv_path = write_new(Path(out_dir), f"layers-{stamp}", ".csv", layers_csv(results))
+        if json_out:
+            write_atomic(Path(json_out), text)
+        out.print(_results_table(results, _describe(target.describe(), protocol, settings.threads)))
+        out.print(f"stored in {db}; results {json_path}; per-layer {csv_path}")
+        failed = [r for r in results if not r.ok]
+        if failed:
+            click.echo(f"error: {len(failed)} measurement(s) failed: {failed[0].error}", err=True)
+            sys.exit(1)
+
+
+@main.command()
+@click.argument("model")
+@click.option("--runtime", default=None, help=" | ".join(RUNTIMES) + " (default: by the file type; "
+                                              "litert for a variant).")
+@click.option("--device", default="local", show_default=True, help="A profile in devices/ (or --devices-dir).")
+@_protocol_options
+@_phone_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the run JSON's shape) instead of tables.")
+def profile(model, runtime, device, as_json, **kw):
+    """Per-layer table of one model: a VARIANT, or a .onnx / .tflite file (also one made by other tools)."""
+    from pathlib import Path
+
+    from .core.output import dumps
+    from .core.registry import FILE_SUFFIXES
+    from .core.results import envelope
+    from .runner import Settings, file_subject, measure, plan_grid, variant_subject
+    from .ui import console
+
+    protocol = _protocol(kw)
+    path = Path(model)
+    if path.suffix in FILE_SUFFIXES or path.exists():
+        subject = file_subject(path, runtime)
+    else:
+        subject = variant_subject(plan_grid([model], [runtime or "litert"], ["fp32"])[0])
+    target = _open_target(device, kw)
+    settings = Settings(threads=kw["threads"], xnnpack=not kw["no_xnnpack"], ort_opt_level=kw["ort_opt_level"])
+    result = measure(subject, target, protocol, settings)
+    if as_json:
+        return click.echo(dumps(envelope([result], target.describe(), protocol=protocol.as_dict())))
+    from rich.table import Table
+
+    out = console()
+    out.print(_results_table([result], _describe(target.describe(), protocol, kw["threads"])))
+    e2e, stat = result.headline()
+    table = Table(title=f"{subject.name} per layer on {subject.runtime} ({subject.format}), from "
+                        f"{protocol.profile_runs} profiled runs; end-to-end {stat} {e2e:.3f} ms")
+    for col in ("layer", "op", "ms", "% of e2e"):
+        table.add_column(col, justify="right" if col in ("ms", "% of e2e") else "left")
+    for row in result.per_layer:
+        table.add_row(row.name, row.op, f"{row.ms:.4f}", f"{100 * row.ms / e2e:.1f}")
+    total = result.per_layer_sum_ms or 0.0
+    table.add_row("sum of layers", "", f"{total:.4f}", f"{100 * total / e2e:.1f}", style="bold")
+    out.print(table)
+
+
+from .report.commands import plot, report, table  # noqa: E402
+main.add_command(table)
+main.add_command(plot)
+main.add_command(report)
+
+from .android.commands import devices, ingest  # noqa: E402
+main.add_command(devices)
+main.add_command(ingest)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Every name the tool accepts for formats, runtimes and precisions, and the protocol's defaults:
+written once here (torch-free), read by the CLI, the runner, the exporters and the reports. Every
+name check and its one-line error come from here too."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import UserError
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    suffix: str          # the artifact file's suffix; "" where there is no file (torch builds in the worker)
+    runtime: str         # the runtime that runs it
+    precision: str
+    help: str
+
+
+FORMATS = {f.name: f for f in (
+    Format("tflite", ".tflite", "litert", "fp32", "float32 TFLite, converted by litert-torch"),
+    Format("tflite-int8", ".tflite", "litert", "int8", "full-integer int8 TFLite (ai-edge-quantizer)"),
+    Format("tflite-int8-fhs", ".tflite", "litert", "int8-fhs", "int8 TFLite with HARD_SWISH kept in float"),
+    Format("onnx", ".onnx", "onnxruntime", "fp32", "ONNX opset 17, BatchNorm folded"),
+    Format("torch", "", "torch", "fp32", "the torch module itself (eager)"),
+)}
+EXPORT_FORMATS = tuple(name for name, f in FORMATS.items() if f.suffix)
+RUNTIMES = ("litert", "onnxruntime", "torch")
+PRECISIONS = ("fp32", "int8", "int8-fhs")
+ORT_OPT_LEVELS = ("disable", "basic", "extended", "all")
+# a file another tool made: its suffix says its format
+FILE_SUFFIXES = {".onnx": "onnx", ".tflite": "tflite"}
+
+
+@dataclass(frozen=True)
+class ProtocolDefaults:
+    """benchmark_model's semantics; the CLI's option defaults and the Protocol's are these."""
+    runs: int = 50
+    min_secs: float = 1.0
+    warmup_runs: int = 10
+    warmup_secs: float = 0.5
+    max_secs: float = 60.0
+    profile_runs: int = 20
+    processes: int = 3
+    threads: int = 1
+
+
+PROTOCOL = ProtocolDefaults()
+
+
+def _check(kind: str, name: str, allowed) -> str:
+    if name not in allowed:
+        raise UserError(f"unknown {kind} {name!r}; allowed: {', '.join(allowed)}")
+    return name
+
+
+def check_runtime(name: str) -> str:
+    return _check("runtime", name, RUNTIMES)
+
+
+def check_precision(name: str) -> str:
+    return _check("precision", name, PRECISIONS)
+
+
+def check_format(name: str, *, exportable: bool = False) -> str:
+    return _check("format", name, EXPORT_FORMATS if exportable else tuple(FORMATS))
+
+
+def check_ort_opt_level(name: str) -> str:
+    return _check("ONNX Runtime optimisation level", name, ORT_OPT_LEVELS)
+
+
+def format_of(runtime: str, precision: str) -> str | None:
+    """The artifact format a runtime measures at a precision; None where it has none (int8 exists
+    only as TFLite)."""
+    check_runtime(runtime)
+    check_precision(precision)
+    return next((f.name for f in FORMATS.values() if f.runtime == runtime and f.precision == precision), None)
+
+
+def require_format(runtime: str, precision: str) -> str:
+    """format_of, for a table or figure that needs the format to exist."""
+    fmt = format_of(runtime, precision)
+    if fmt is None:
+        have = [f.runtime for f in FORMATS.values() if f.precision == precision]
+        raise UserError(f"precision {precision} exists only for runtime {', '.join(have)}: use --runtime {have[0]}")
+    return fmt
+
+
+def native_runtime(fmt: str) -> str:
+    return FORMATS[check_format(fmt)].runtime

@@ -1,0 +1,168 @@
+"""The one shape of every measurement, from the job a target runs to the result every command prints
+and the store keeps. Local runs, phone runs, ingested logs and rows read back from the store all
+build these; JSON is written from them here and nowhere else."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from .errors import UserError
+
+SCHEMA = 1
+LATENCY_KEYS = ("median", "mean", "std", "p10", "p90", "ci95", "min", "max")
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a target runs: one artifact on one runtime with the protocol (a worker's stdin)."""
+    variant: str
+    runtime: str
+    format: str
+    input_shape: tuple[int, ...]
+    artifact: str | None          # None for torch, which builds the module in the worker
+    threads: int
+    options: dict                 # runtime options: xnnpack, ort_opt_level
+    protocol: dict
+    per_layer: bool
+    core: int | None = None
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "input_shape": list(self.input_shape)}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Job":
+        return cls(**{**_known(cls, d), "input_shape": tuple(d["input_shape"])})
+
+
+@dataclass(frozen=True)
+class OpRow:
+    """One runtime op of a profiled run: the layer it belongs to (None: unattributed), the runtime's
+    node name, its op type and its mean milliseconds per inference."""
+    layer: str | None
+    node: str
+    op: str
+    ms: float
+
+
+@dataclass
+class RawMeasurement:
+    """What a target returns: timed samples (or, from benchmark_model, only its summary), the
+    per-op profile, and the device's state around it."""
+    samples_ms: list[float] = field(default_factory=list)
+    process_medians_ms: list[float] | None = None
+    summary: dict | None = None            # {mean, std, n, median, min, max} where no samples exist
+    ops: list[OpRow] = field(default_factory=list)
+    profiled_run_ms: float | None = None
+    device_state: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "ops": [[o.layer, o.node, o.op, o.ms] for o in self.ops]}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "RawMeasurement":
+        return cls(**{**_known(cls, d), "ops": [OpRow(*o) for o in d.get("ops", [])]})
+
+
+@dataclass(frozen=True)
+class Latency:
+    """End-to-end milliseconds. What a source lacks stays None (benchmark_model prints no samples,
+    so no percentiles or interval), never guessed."""
+    median: float | None = None
+    mean: float | None = None
+    std: float | None = None
+    p10: float | None = None
+    p90: float | None = None
+    ci95: tuple[float | None, float | None] = (None, None)
+    min: float | None = None
+    max: float | None = None
+
+    def headline(self) -> tuple[float | None, str]:
+        """The one number a table shows: the median, or the mean where only a summary without a
+        median is known (older benchmark_model builds), named so the reader knows which."""
+        if self.median is not None:
+            return self.median, "median"
+        return self.mean, "mean"
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "ci95": list(self.ci95)}
+
+    @classmethod
+    def from_json(cls, d: dict | None) -> "Latency":
+        d = d or {}
+        return cls(**{**_known(cls, d), "ci95": tuple(d.get("ci95") or (None, None))})
+
+
+@dataclass(frozen=True)
+class LayerTime:
+    name: str
+    op: str
+    ms: float
+
+
+@dataclass
+class Result:
+    """One measured cell: the entry of every JSON document's `results`."""
+    variant: str
+    runtime: str
+    format: str | None
+    device: str
+    threads: int | None = None
+    core: int | None = None
+    status: str = "ok"                      # ok | error
+    error: str | None = None
+    latency: Latency = field(default_factory=Latency)
+    n: int | None = None
+    noisy: bool = False
+    noisy_reason: str | None = None
+    per_layer: list[LayerTime] = field(default_factory=list)
+    per_layer_sum_ms: float | None = None
+    init_layers: list[LayerTime] = field(default_factory=list)
+    profiler: dict | None = None            # {profiled_run_ms, scale}
+    process_medians_ms: list[float] | None = None
+    madds: int | None = None
+    params: int | None = None
+    settings: dict = field(default_factory=dict)
+    artifact_sha256: str | None = None
+    device_state: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    resumed: bool = False
+    id: int | None = None
+    created_at: float | None = None
+    samples_ms: list[float] = field(default_factory=list)   # kept in the store, not in the JSON
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def headline(self) -> tuple[float | None, str]:
+        return self.latency.headline()
+
+    def to_json(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("latency", "samples_ms")}
+        d["latency_ms"] = self.latency.to_json()
+        for key in ("per_layer", "init_layers"):
+            d[key] = [asdict(r) for r in d[key]]
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Result":
+        try:
+            return cls(**{**_known(cls, d), "latency": Latency.from_json(d.get("latency_ms")),
+                          "per_layer": [LayerTime(**r) for r in d.get("per_layer") or []],
+                          "init_layers": [LayerTime(**r) for r in d.get("init_layers") or []]})
+        except (TypeError, KeyError) as e:
+            raise UserError(f"not a mbv3bench result: {e}") from None
+
+    def as_resumed(self) -> "Result":
+        return replace(self, resumed=True)
+
+
+def _known(cls, d: dict) -> dict:
+    """The keys of d that cls has: documents written by a newer version may carry more."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in d.items() if k in names}
+
+
+def envelope(results: list[Result], device: dict | None, **extra: Any) -> dict:
+    """The JSON document of every command that prints numbers."""
+    return {"schema": SCHEMA, "device": device, **extra, "results": [r.to_json() for r in results]}

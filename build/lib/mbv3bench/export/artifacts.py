@@ -1,0 +1,199 @@
+"""Exported model files, cached by a hash of what determines them.
+
+The key covers the canonical variant, its spec file's bytes, the format, the seed and the exporter
+versions, so a second run never exports again and a changed exporter or spec always does. A
+manifest beside each file records its sha256; a file that no longer matches is reported, never used.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import UserError
+from ..core.registry import FORMATS, check_format, native_runtime
+from ..runtimes.inputs import SEED, input_array, input_shape
+from ..zoo.spec import Variant, parse_variant, spec_path
+
+EXPORTERS = ("mbv3bench", "torch", "onnx", "onnxscript", "litert-torch", "ai-edge-quantizer", "ai-edge-litert")
+FP32_TOLERANCE = 1e-4   # max abs error of the logits against torch, relative to their scale when above 1
+
+
+def artifact_dir() -> Path:
+    return Path(os.environ.get("MBV3BENCH_ARTIFACTS", "reports/artifacts"))
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: Path
+    variant: str
+    format: str
+    sha256: str
+    exporter: dict
+    check: dict             # {"max_abs_err": ...} (float) or {"top1_agreement": ..., "max_abs_err": ...} (int8)
+    cached: bool
+
+
+def exporter_versions() -> dict:
+    versions = {}
+    for name in EXPORTERS:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _key(v: Variant, fmt: str, versions: dict) -> str:
+    spec_bytes = spec_path(v.name).read_bytes()
+    doc = json.dumps({"variant": str(v), "spec": hashlib.sha256(spec_bytes).hexdigest(), "format": fmt,
+                      "seed": SEED, "exporters": versions}, sort_keys=True)
+    return hashlib.sha256(doc.encode()).hexdigest()
+
+
+def _export(module, v: Variant, fmt: str, path: Path) -> None:
+    if fmt == "onnx":
+        from .onnx import export_onnx
+        export_onnx(module, v.res, path)
+    elif fmt == "tflite":
+        from .tflite import export_tflite
+        export_tflite(module, v.res, path)
+    else:
+        from .tflite import export_tflite_int8
+        export_tflite_int8(module, v.res, path, float_hswish=fmt == "tflite-int8-fhs", seed=SEED)
+
+
+def _check_numerics(module, v: Variant, fmt: str, path: Path) -> dict:
+    """Runs the artifact in its runtime against the torch module on seeded random inputs."""
+    import torch
+
+    from ..runtimes import get_runtime
+
+    runtime = get_runtime(native_runtime(fmt))
+    session = runtime.load(path, 1)
+    inputs = [input_array(input_shape(v.res), seed) for seed in range(1 if fmt in ("onnx", "tflite") else 8)]
+    errors, agree = [], []
+    for x in inputs:
+        with torch.inference_mode():
+            want = module(torch.from_numpy(x)).numpy()
+        runtime.bind_input(session, x)
+        runtime.run(session)
+        got = runtime.output(session).reshape(want.shape)
+        errors.append(float(np.max(np.abs(got - want))))
+        agree.append(bool(got.argmax() == want.argmax()))
+    check = {"max_abs_err": max(errors), "logit_scale": float(np.max(np.abs(want)))}
+    if fmt in ("onnx", "tflite"):
+        limit = FP32_TOLERANCE * max(1.0, check["logit_scale"])
+        if check["max_abs_err"] > limit:
+            raise UserError(f"{fmt} export of {v} disagrees with torch: max abs error "
+                            f"{check['max_abs_err']:.3g} > {limit:.3g} ({path})")
+    else:
+        check["top1_agreement"] = sum(agree) / len(agree)
+        check["inputs"] = len(agree)
+    return check
+
+
+@contextlib.contextmanager
+def _output_to(log: Path):
+    """Exporters and runtimes print pages of progress and C++ logging: keep it in a file."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log, "w") as f:
+        os.dup2(f.fileno(), 1)
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def _safe_name(variant: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", variant)
+
+
+def get_artifact(variant: Variant | str, fmt: str, *, rebuild: bool = False) -> Artifact:
+    """The cached artifact of (variant, format), exported and checked first if missing."""
+    check_format(fmt, exportable=True)
+    v = parse_variant(variant) if isinstance(variant, str) else variant
+    versions = exporter_versions()
+    key = _key(v, fmt, versions)
+    stem = str(artifact_dir() / fmt / f"{_safe_name(str(v))}.{key[:16]}")
+    path, manifest, log = Path(stem + FORMATS[fmt].suffix), Path(stem + ".json"), Path(stem + ".log")
+    if manifest.is_file() and path.is_file() and not rebuild:
+        info = json.loads(manifest.read_text())
+        if sha256_file(path) != info["sha256"]:
+            raise UserError(f"cached artifact {path} is corrupted (its sha256 differs from {manifest.name}); "
+                            "delete it, or pass --rebuild, to export again")
+        return Artifact(path, str(v), fmt, info["sha256"], info["exporter"], info["check"], cached=True)
+    from ..zoo.build import build
+
+    module = build(v)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(stem + ".partial" + FORMATS[fmt].suffix)
+    with _output_to(log):
+        try:
+            _export(module, v, fmt, tmp)
+        except Exception as e:
+            raise UserError(f"{fmt} export of {v} failed: {str(e).splitlines()[0][:200]} (log: {log})") from None
+        check = _check_numerics(module, v, fmt, tmp)
+    tmp.replace(path)   # only a checked export gets the cache's name
+    sha = sha256_file(path)
+    manifest.write_text(json.dumps({"variant": str(v), "format": fmt, "key": key, "sha256": sha,
+                                    "exporter": versions, "check": check, "created_at": time.time()}, indent=2))
+    return Artifact(path, str(v), fmt, sha, versions, check, cached=False)
+
+
+def foreign_artifact(path: Path) -> tuple[str, tuple[int, ...]]:
+    """The format and input shape of a model file the tool did not build, after checking it is one."""
+    path = Path(path)
+    if path.suffix not in (".onnx", ".tflite"):
+        raise UserError(f"{path}: unknown model file type {path.suffix!r}; allowed: .onnx, .tflite")
+    try:
+        head = path.read_bytes()[:8] if path.suffix == ".tflite" else None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror})") from None
+    if path.suffix == ".tflite":
+        if len(head) < 8 or head[4:8] != b"TFL3":
+            raise UserError(f"{path}: not a TFLite model (no TFL3 flatbuffer identifier)")
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            details = Interpreter(model_path=str(path)).get_input_details()[0]
+        except (ValueError, RuntimeError) as e:
+            raise UserError(f"{path}: not a loadable TFLite model ({str(e).splitlines()[0][:200]})") from None
+        return "tflite", tuple(int(d) for d in details["shape"])
+    import onnx
+
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except Exception as e:  # onnx raises several unrelated types for a bad file
+        raise UserError(f"{path}: not a valid ONNX model ({str(e).splitlines()[0][:200]})") from None
+    initializers = {i.name for i in model.graph.initializer}
+    first = next(i for i in model.graph.input if i.name not in initializers)
+    # symbolic dimensions (a batch "N") are measured at 1
+    return "onnx", tuple(d.dim_value or 1 for d in first.type.tensor_type.shape.dim)

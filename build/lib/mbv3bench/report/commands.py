@@ -1,0 +1,151 @@
+"""`mbv3bench table | plot | report`: click commands over report/. Only click and the standard
+library load with this module; the store, matplotlib and the runtimes load inside the commands."""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import click
+
+from ..core.errors import UserError
+from ..core.registry import check_runtime
+
+TABLE_NUMBERS = ("3", "4", "5")
+FIGURE_FILES = {"1": "figure1", "2": "figure2", "7": "figure7", "8": "figure8", "9": "figure9",
+                "layers": "layers", "roofline": "roofline"}
+DB_HELP = "The results store (SQLite)."
+ACCURACY_HELP = "A CSV (variant,precision,top1[,source]) adding or overriding published top-1 values."
+
+
+def _echo_err(text: str) -> None:
+    click.echo(text, err=True)
+
+
+@contextlib.contextmanager
+def _session(db: str, accuracy_file: str | None, *, writes: bool = False):
+    """The store and the reference data every report command reads. The store is opened read-only
+    unless the command measures (--measure, a roofline's first calibration)."""
+    from ..store import Store
+    from .accuracy import load_accuracy, load_paper_latency
+
+    accuracy, paper = load_accuracy(accuracy_file), load_paper_latency()
+    with Store(db, readonly=not writes) as store:
+        yield store, accuracy, paper
+
+
+@click.command()
+@click.option("--paper-table", "number", type=click.Choice(TABLE_NUMBERS), required=True,
+              help="3: float, 4: int8 (litert only), 5: non-linearities.")
+@click.option("--device", "devices", multiple=True, default=("local",), show_default=True,
+              help="Device whose measurements fill the table; repeat for several.")
+@click.option("--runtime", default="litert", show_default=True, help="litert (the paper's TFLite) | onnxruntime | torch.")
+@click.option("--format", "fmt", type=click.Choice(("md", "csv", "tex", "json")), default="md", show_default=True)
+@click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False), help=DB_HELP)
+@click.option("--accuracy", "accuracy_file", type=click.Path(dir_okay=False), help=ACCURACY_HELP)
+@click.option("--measure", is_flag=True, help="First measure the rows the store lacks (device local only).")
+def table(number, devices, runtime, fmt, db, accuracy_file, measure):
+    """The paper's Table 3, 4 or 5 with measured latency beside the published numbers."""
+    from .measured import measure_missing
+    from .tables import TABLES, build, render
+
+    runtime = check_runtime(runtime)
+    with _session(db, accuracy_file, writes=measure) as (store, accuracy, paper):
+        if measure:
+            for d in devices:
+                measure_missing(store, d, runtime, TABLES[int(number)].needs(), _echo_err)
+        doc = build(int(number), store, list(devices), runtime, accuracy, paper)
+    click.echo(render(doc, fmt), nl=False)
+
+
+def _local_core(device: str) -> int | None:
+    """The core a local calibration pins to (the local profile's); None for a phone."""
+    if device != "local":
+        return None
+    from ..targets import open_target
+    from ..targets.profiles import load_device
+
+    return open_target(load_device("local")).core
+
+
+def _context(store, accuracy, paper, device, runtime, figure, recalibrate):
+    from ..measure.calibrate import peaks
+    from .plots import Context
+
+    calibration = peaks(store, device, _local_core(device), recalibrate=recalibrate) if figure == "roofline" else None
+    return Context(store, device, runtime, accuracy, paper, calibration)
+
+
+@click.command()
+@click.option("--figure", type=click.Choice(FIGURE_FILES), required=True,
+              help="1, 2, 7, 8, 9 (the paper's), layers (per-layer bars), roofline.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Where to write; .svg for SVG, else PNG (default reports/<figure>.png).")
+@click.option("--device", default="local", show_default=True)
+@click.option("--runtime", help="One runtime (default litert); for --figure layers a comma-separated list "
+                                "(default: every runtime measured).")
+@click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False), help=DB_HELP)
+@click.option("--accuracy", "accuracy_file", type=click.Path(dir_okay=False), help=ACCURACY_HELP)
+@click.option("--measure", is_flag=True, help="First measure what the figure lacks (device local only).")
+@click.option("--models", help="Comma-separated variants for layers and roofline "
+                               "(default mobilenet_v3_large,mobilenet_v3_small).")
+@click.option("--recalibrate", is_flag=True, help="roofline: measure the core's peaks again.")
+def plot(figure, output, device, runtime, db, accuracy_file, measure, models, recalibrate):
+    """Draw one of the paper's figures (or per-layer bars, or a roofline) from the store."""
+    from ..zoo.spec import split_variant_list
+    from .measured import measure_missing
+    from .plots import draw, needs
+
+    runtimes = [check_runtime(r.strip()) for r in (runtime or "litert").split(",") if r.strip()]
+    if len(runtimes) != 1 and figure != "layers":
+        raise UserError(f"--runtime takes one runtime for figure {figure}; several only for --figure layers")
+    model_list = split_variant_list(models) if models else None
+    out = Path(output or f"reports/{FIGURE_FILES[figure]}.png")
+    with _session(db, accuracy_file, writes=measure or figure == "roofline") as (store, accuracy, paper):
+        if measure:
+            for rt in runtimes:
+                measure_missing(store, device, rt, needs(figure, model_list), _echo_err)
+        ctx = _context(store, accuracy, paper, device, runtimes[0], figure, recalibrate)
+        path = draw(figure, out, ctx, model_list, runtimes if runtime else None)
+    click.echo(f"wrote {path}")
+
+
+@click.command()
+@click.option("--device", default="local", show_default=True)
+@click.option("--runtime", default="litert", show_default=True)
+@click.option("-o", "--out-dir", default="reports/latest", show_default=True, type=click.Path(file_okay=False))
+@click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False), help=DB_HELP)
+@click.option("--accuracy", "accuracy_file", type=click.Path(dir_okay=False), help=ACCURACY_HELP)
+def report(device, runtime, out_dir, db, accuracy_file):
+    """Every table (md) and every figure that has data, with an index.md saying what is missing."""
+    from .plots import draw
+    from .tables import TABLES, build, render
+
+    runtime = check_runtime(runtime)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    made, skipped = [], []
+    with _session(db, accuracy_file) as (store, accuracy, paper):
+        for n in TABLES:
+            try:
+                doc = build(n, store, [device], runtime, accuracy, paper)
+            except UserError as e:
+                skipped.append((f"Table {n}", str(e)))
+                continue
+            (out / f"table{n}.md").write_text(render(doc, "md"))
+            unmeasured = sum(r["measured"][device] is None for r in doc["rows"])
+            made.append((f"Table {n}", f"table{n}.md", f"{len(doc['rows']) - unmeasured} of {len(doc['rows'])} "
+                                                         "rows measured"))
+        for figure, stem in FIGURE_FILES.items():
+            try:
+                ctx = _context(store, accuracy, paper, device, runtime, figure, False)
+                draw(figure, out / f"{stem}.png", ctx, runtimes=[runtime] if figure != "layers" else None)
+            except UserError as e:
+                skipped.append((f"Figure {figure}", str(e)))
+                continue
+            made.append((f"Figure {figure}", f"{stem}.png", ""))
+    lines = [f"# mbv3bench report: {device}, {runtime}", "", f"From {db}.", "", "## Contents", ""]
+    lines += [f"- [{what}]({path})" + (f": {info}" if info else "") for what, path, info in made]
+    lines += ["", "## Not drawn", ""] + ([f"- {what}: {why}" for what, why in skipped] or ["- nothing: every "
+                                                                                        "table and figure has data"])
+    (out / "index.md").write_text("\n".join(lines) + "\n")
+    click.echo(f"wrote {len(made)} table(s)/figure(s) to {out}; {len(skipped)} could not be drawn (see index.md)")

@@ -1,0 +1,106 @@
+"""Which stored measurement stands for a (variant, format) cell on one device and runtime, what
+produced it, and measuring the missing cells on the local device."""
+from __future__ import annotations
+
+import time
+
+from ..core.errors import UserError
+from ..core.registry import require_format as format_of
+from ..core.results import Result
+
+
+def _is_paper_protocol(r: Result) -> bool:
+    """One thread with the runtime's default options: what the paper's tables and plots compare."""
+    s = r.settings
+    return r.threads in (1, None) and s.get("xnnpack", True) and s.get("ort_opt_level", "all") == "all"
+
+
+class Measured:
+    """The store's latest successful measurements of one device and runtime, one per (variant, format):
+    the paper's protocol (1 thread, default runtime options) when there is one, else the latest."""
+
+    def __init__(self, store, device: str, runtime: str):
+        self.device, self.runtime = device, runtime
+        self.cells: dict[tuple[str, str], Result] = {}
+        for r in store.measurements(device=device, runtime=runtime):
+            key = (r.variant, r.format)
+            old = self.cells.get(key)
+            if old is None or (_is_paper_protocol(r), r.id) > (_is_paper_protocol(old), old.id):
+                self.cells[key] = r
+
+    def get(self, variant: str, fmt: str) -> Result | None:
+        return self.cells.get((variant, fmt))
+
+    def missing(self, variants: list[str], fmt: str) -> list[str]:
+        return [v for v in variants if self.get(v, fmt) is None]
+
+
+def _span(values) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "n/a"
+    lo, hi = min(values), max(values)
+    return f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
+
+
+def _statistic(results: list[Result]) -> str:
+    return _span_text(r.headline()[1] for r in results)
+
+
+def measured_on(results: list[Result]) -> str:
+    days = sorted(time.strftime("%Y-%m-%d", time.localtime(r.created_at)) for r in results if r.created_at)
+    if not days:
+        return "at an unknown time"
+    return days[0] if days[0] == days[-1] else f"{days[0]} to {days[-1]}"
+
+
+def provenance(results: list[Result]) -> str:
+    """One line on what produced these numbers: device, runtime, format, threads, core, runs, dates."""
+    if not results:
+        return "nothing measured"
+    r0 = results[0]
+    options = []
+    if r0.runtime == "litert":
+        options.append("XNNPACK " + _span_text("on" if r.settings.get("xnnpack", True) else "off" for r in results))
+    if r0.runtime == "onnxruntime":
+        options.append("graph optimisation " + _span_text(r.settings.get("ort_opt_level", "all") for r in results))
+    noisy = sum(r.noisy for r in results)
+    return (f"{r0.device} core {_span_text(r.core for r in results)}, {r0.runtime} "
+            f"({', '.join(sorted({str(r.format) for r in results}))}{'; ' + ', '.join(options) if options else ''}), "
+            f"{_span(r.threads for r in results)} thread(s), {_statistic(results)} of "
+            f"{_span(r.n for r in results)} timed runs per cell, measured {measured_on(results)}"
+            + (f"; {noisy} noisy cell(s) marked" if noisy else ""))
+
+
+def _span_text(values) -> str:
+    return "/".join(sorted({str(v) for v in values}))
+
+
+def measure_missing(store, device: str, runtime: str, needs: list[tuple[str, str]], echo) -> int:
+    """Measures the (variant, precision) cells the store lacks, on the local device with the default
+    protocol; returns how many were measured."""
+    if device != "local":
+        raise UserError(f"--measure measures on this machine only (device local), not {device}; "
+                        f"measure {device} with `mbv3bench run --device {device}`")
+    have = Measured(store, device, runtime)
+    todo = [(v, p) for v, p in needs if have.get(v, format_of(runtime, p)) is None]
+    if not todo:
+        return 0
+    from ..targets.profiles import load_device
+    from ..measure.protocol import Protocol
+    from ..runner import Settings, plan_grid, run_grid
+    from ..targets import open_target
+
+    wanted = {(v, format_of(runtime, p)) for v, p in todo}
+    cells = [c for c in plan_grid(sorted({v for v, _ in todo}), [runtime], sorted({p for _, p in todo}))
+             if (c.variant, c.format) in wanted]
+    echo(f"measuring {len(cells)} missing cell(s) on local/{runtime}: "
+         + ", ".join(f"{c.variant} ({c.format})" for c in cells))
+    target = open_target(load_device("local"))
+
+    def on_event(kind, cell, result):
+        if kind in ("done", "error"):
+            echo(f"  {kind}: {cell.variant} ({cell.format})" + (f": {result.error}" if kind == "error" else ""))
+
+    run_grid(cells, target, Protocol(), Settings(), store, resume=True, on_event=on_event)
+    return len(cells)

@@ -1,0 +1,203 @@
+"""The paper's Tables 3, 4 and 5, with this project's measurements beside the published numbers.
+
+`build` makes the JSON document; `render` turns it into md, csv, tex or json. A cell the store does
+not have is "unmeasured", never blank and never zero.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+
+from ..zoo.arch import resolve
+from ..zoo.cost import summary
+from ..core.output import num
+from ..core.output import dumps
+from ..core.results import SCHEMA, Result
+from .accuracy import PIXELS
+from .measured import Measured, format_of, provenance
+
+FORMATS = ("md", "csv", "tex", "json")
+UNMEASURED = "unmeasured"
+
+
+@dataclass(frozen=True)
+class PaperTable:
+    number: int
+    title: str
+    precision: str
+    pixels: tuple[str, ...]
+    rows: tuple[tuple[str, str], ...]    # (the paper's network label, variant ID)
+    fhs: bool = False                    # also show the int8-with-float-h-swish flavour
+
+    @property
+    def variants(self) -> list[str]:
+        return [v for _, v in self.rows]
+
+    def needs(self) -> list[tuple[str, str]]:
+        """(variant, precision) cells that fill the table."""
+        precisions = [self.precision] + (["int8-fhs"] if self.fhs else [])
+        return [(v, p) for p in precisions for v in self.variants]
+
+
+def _table5_rows():
+    for label, v in (("V3-Large 1.0", "mobilenet_v3_large"), ("ReLU", "mobilenet_v3_large:act=relu"),
+                     ("h-swish @16", "mobilenet_v3_large:act=hswish@16"),
+                     ("h-swish @112", "mobilenet_v3_large:act=hswish@112")):
+        yield label, v
+        yield f"{label}, no-opt", v + (",hswish=naive" if ":" in v else ":hswish=naive")
+
+
+TABLES = {
+    3: PaperTable(3, "Table 3: floating point, single core", "fp32", PIXELS, (
+        ("V3-Large 1.0", "mobilenet_v3_large"), ("V3-Large 0.75", "mobilenet_v3_large:width=0.75"),
+        ("MnasNet-A1", "mnasnet_a1"), ("Proxyless", "proxylessnas_mobile"), ("V2 1.0", "mobilenet_v2"),
+        ("V3-Small 1.0", "mobilenet_v3_small"), ("V3-Small 0.75", "mobilenet_v3_small:width=0.75"),
+        ("Mnas-small", "mnasnet_small"), ("V2 0.35", "mobilenet_v2:width=0.35"))),
+    4: PaperTable(4, "Table 4: quantized (8-bit), single core", "int8", PIXELS, (
+        ("V3-Large 1.0", "mobilenet_v3_large"), ("V2 1.0", "mobilenet_v2"), ("V3-Small", "mobilenet_v3_small"),
+        ("V2 0.35", "mobilenet_v2:width=0.35")), fhs=True),
+    5: PaperTable(5, "Table 5: non-linearities in V3-Large (no-opt = h-swish not fused)", "fp32", ("pixel1",),
+                  tuple(_table5_rows())),
+}
+
+
+def _cell(r: Result | None, first: Result | None) -> dict | None:
+    if r is None:
+        return None
+    ms, stat = r.headline()
+    base = first.headline()[0] if first else None
+    rel = ms / base if ms is not None and base else None
+    return {"median_ms": ms, "statistic": stat, "ci95": list(r.latency.ci95), "n": r.n, "relative": rel,
+            "noisy": r.noisy}
+
+
+def build(number: int, store, devices: list[str], runtime: str, accuracy, paper) -> dict:
+    t = TABLES[number]
+    fmt = format_of(runtime, t.precision)
+    measured = {d: Measured(store, d, runtime) for d in devices}
+    # the int8-with-float-h-swish flavour gets its columns only where it was measured
+    fhs_fmt = format_of(runtime, "int8-fhs") if t.fhs else None
+    if fhs_fmt and not any(m.get(v, fhs_fmt) for m in measured.values() for v in t.variants):
+        fhs_fmt = None
+    firsts = {d: m.get(t.variants[0], fmt) for d, m in measured.items()}
+    paper_first = paper.table(t.variants[0], t.precision, str(number))
+    used: dict[str, list[Result]] = {d: [] for d in devices}
+    rows = []
+    for label, variant in t.rows:
+        cost = summary(resolve(variant))
+        top1 = accuracy.top1(variant, t.precision)
+        published = paper.table(variant, t.precision, str(number))
+        row = {"network": label, "variant": variant, "top1": top1.value if top1 else None,
+               "top1_source": top1.source if top1 else "unpublished", "madds": cost["madds"],
+               "params": cost["params"], "measured": {}, "missing": {},
+               "paper": {**{p: published.get(p) for p in t.pixels},
+                         "relative": {p: published[p] / paper_first[p] if p in published and p in paper_first
+                                      else None for p in t.pixels}}}
+        for d, m in measured.items():
+            r = m.get(variant, fmt)
+            row["measured"][d] = _cell(r, firsts[d])
+            if r is None:
+                row["missing"][d] = f"{UNMEASURED}: no {runtime} ({fmt}) measurement of {variant} on {d} in the store"
+            else:
+                used[d].append(r)
+            if fhs_fmt:
+                f = m.get(variant, fhs_fmt)
+                row.setdefault("measured_fhs", {})[d] = _cell(f, firsts[d])
+                used[d] += [f] if f else []
+        rows.append(row)
+    return {"table": number, "title": t.title, "device": devices, "runtime": runtime, "format": fmt,
+            "precision": t.precision, "fhs_format": fhs_fmt,
+            "produced_by": {d: provenance(used[d]) for d in devices}, "paper_devices": list(t.pixels),
+            "rows": rows, "results": [r.to_json() for d in devices for r in used[d]], "notes": ["top-1: published (top1_source) or a user's --accuracy file; never estimated",
+                      "MAdds and params: analytic, mbv3bench cost.py",
+                      "measured: median ms of the timed runs with its 95% CI (the mean where a phone log gives no median); relative = row / first row",
+                      "paper: published ms on Pixel phones (P-1/P-2/P-3), TFLite, one thread on one large core"]}
+
+
+# ---- rendering ---------------------------------------------------------------------------------
+
+def _ms(c: dict | None) -> str:
+    if c is None:
+        return UNMEASURED
+    lo, hi = c["ci95"]
+    ci = f"{lo:.2f}-{hi:.2f}" if lo is not None and hi is not None else "no CI: samples not kept"  # phone logs
+    stat = "" if c.get("statistic", "median") == "median" else " mean"
+    return f"{num(c['median_ms'], '.2f')}{stat} (n={num(c['n'], 'd')}, {ci})" + (" noisy" if c["noisy"] else "")
+
+
+def _rel(x) -> str:
+    return f"{x:.2f}x" if x is not None else "-"
+
+
+def grid(doc: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and string rows, shared by md, csv and tex."""
+    pix = doc["paper_devices"]
+    head = ["network", "variant", "top-1 (%)", "MAdds (M)", "params (M)"]
+    for d in doc["device"]:
+        head += [f"{d} {doc['format']} ms (n, 95% CI)", f"{d} rel."]
+        if doc["fhs_format"]:
+            head += [f"{d} {doc['fhs_format']} ms (n, 95% CI)", f"{d} {doc['fhs_format']} rel."]
+    head += [f"paper P-{p[-1]} ms" for p in pix] + [f"paper P-{p[-1]} rel." for p in pix]
+    body = []
+    for r in doc["rows"]:
+        line = [r["network"], r["variant"], f"{r['top1']:.1f}" if r["top1"] is not None else "unpublished",
+                f"{r['madds'] / 1e6:.1f}", f"{r['params'] / 1e6:.2f}"]
+        for d in doc["device"]:
+            c = r["measured"][d]
+            line += [_ms(c), _rel(c and c["relative"])]
+            if doc["fhs_format"]:
+                f = r["measured_fhs"][d]
+                line += [_ms(f), _rel(f and f["relative"])]
+        line += [f"{r['paper'][p]:g}" if r["paper"][p] is not None else "-" for p in pix]
+        line += [_rel(r["paper"]["relative"][p]) for p in pix]
+        body.append(line)
+    return head, body
+
+
+def _caption(doc: dict) -> list[str]:
+    return ([f"{doc['title']} ({doc['precision']}, runtime {doc['runtime']})"]
+            + [f"measured on {d}: {doc['produced_by'][d]}" for d in doc["device"]] + doc["notes"])
+
+
+def _md(doc: dict) -> str:
+    head, body = grid(doc)
+    cap = _caption(doc)
+    lines = [f"## {cap[0]}", ""] + [f"| {' | '.join(x)} |" for x in [head, ["---"] * len(head)] + body]
+    return "\n".join(lines + [""] + [f"- {c}" for c in cap[1:]]) + "\n"
+
+
+def _csv(doc: dict) -> str:
+    head, body = grid(doc)
+    out = io.StringIO()
+    out.write("".join(f"# {c}\n" for c in _caption(doc)))
+    csv.writer(out, lineterminator="\n").writerows([head] + body)
+    return out.getvalue()
+
+
+_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "{": r"\{", "}": r"\}",
+        "$": r"\$", "~": r"\textasciitilde{}", "^": r"\^{}"}
+
+
+def _tex_escape(s: str) -> str:
+    return "".join(_TEX.get(ch, ch) for ch in s)
+
+
+def _tex(doc: dict) -> str:
+    head, body = grid(doc)
+    cap = _caption(doc)
+    rows = [" & ".join(_tex_escape(x) for x in r) + r" \\" for r in [head] + body]
+    return "\n".join([r"\begin{table}[t]", r"\centering", r"\scriptsize",
+                      r"\begin{tabular}{" + "l" * 2 + "r" * (len(head) - 2) + "}", r"\hline", rows[0], r"\hline",
+                      *rows[1:], r"\hline", r"\end{tabular}",
+                      r"\caption{" + _tex_escape(". ".join(cap)) + "}", r"\end{table}"]) + "\n"
+
+
+def render(doc: dict, fmt: str) -> str:
+    return {"md": _md, "csv": _csv, "tex": _tex, "json": _json}[fmt](doc)
+
+
+def _json(doc: dict) -> str:
+    """The JSON envelope every command prints: here `results` are the measurements the table shows."""
+    return dumps({"schema": SCHEMA, **doc}) + "\n"

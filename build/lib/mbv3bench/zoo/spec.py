@@ -1,0 +1,328 @@
+"""Model specs (models/*.yaml) and variant IDs (`NAME[:key=value,...]`).
+
+This module is pure Python and cheap to import: the CLI lists and validates variants without torch.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from ..core.errors import UserError
+from ..core.resources import display, find_yaml, model_dirs, names_in
+
+
+NONLINEARITIES = {"RE": "relu", "RE6": "relu6", "HS": "hswish", "-": None}
+SE_SQUEEZE = ("expansion/4", "input/4")
+SE_GATES = ("hardsigmoid", "sigmoid")
+BLOCK_COLUMNS = ("k", "exp", "t", "out", "n", "se", "nl", "s")
+
+
+class SpecError(UserError, ValueError):
+    """A bad model spec or variant ID; the message is one line naming the bad part and what is allowed."""
+
+
+@dataclass(frozen=True)
+class LayerDef:
+    """One non-block layer of a spec (stem, last_conv, head_conv): a conv with BN unless bn=False."""
+    k: int
+    out: int
+    nl: str | None
+    s: int = 1
+    bn: bool = True
+    last_channel: bool = False  # the layer the last_channel knob governs
+
+
+@dataclass(frozen=True)
+class BlockDef:
+    """One bottleneck as the paper's table row gives it (before width and other knobs)."""
+    k: int
+    out: int
+    s: int
+    nl: str
+    se: bool = False
+    exp: int | None = None      # expansion channels (MobileNetV3 tables) ...
+    t: float | None = None      # ... or expansion ratio over the input channels (MobileNetV2, MnasNet)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    title: str
+    resolution: int
+    classes: int
+    dropout: float
+    knobs: tuple[str, ...]
+    stem: LayerDef
+    blocks: tuple[BlockDef, ...]
+    last_conv: LayerDef
+    head_conv: LayerDef | None
+    se_squeeze: str | None
+    se_gate: str | None
+    c4_block: int | None
+
+    def base_channels(self) -> list[tuple[str, int]]:
+        """(layer name, output channels at width 1): what act=hswish@N refers to."""
+        names = [("stem", self.stem.out)]
+        names += [(f"bneck{i}", b.out) for i, b in enumerate(self.blocks, 1)]
+        names.append(("last_conv", self.last_conv.out))
+        if self.head_conv:
+            names.append(("head_conv", self.head_conv.out))
+        return names
+
+
+def _fail(path: str, problem: str) -> None:
+    raise SpecError(f"{path}: {problem}")
+
+
+def _take(d: dict, key: str, kind, path: str, default=..., allowed=None):
+    if key not in d:
+        if default is ...:
+            _fail(path, f"missing field '{key}'")
+        return default
+    value = d[key]
+    if kind is bool and value in ("yes", "no"):  # YAML 1.2 reads yes/no as strings
+        value = value == "yes"
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        _fail(f"{path}.{key}", f"expected {kind.__name__}, got {value!r}")
+    if allowed is not None and value not in allowed:
+        _fail(f"{path}.{key}", f"{value!r} is not allowed; allowed: {', '.join(map(str, allowed))}")
+    return value
+
+
+def _check_keys(d, allowed: set[str], path: str) -> None:
+    if not isinstance(d, dict):
+        _fail(path, f"expected a mapping, got {d!r}")
+    for key in d:
+        if key not in allowed:
+            _fail(f"{path}.{key}", f"unknown field; allowed: {', '.join(sorted(allowed))}")
+
+
+def _nl(value, path: str) -> str | None:
+    if value not in NONLINEARITIES:
+        _fail(path, f"nonlinearity {value!r} is not allowed; allowed: {', '.join(NONLINEARITIES)}")
+    return NONLINEARITIES[value]
+
+
+def _layer(d, path: str) -> LayerDef:
+    _check_keys(d, {"op", "k", "out", "nl", "s", "bn", "last_channel"}, path)
+    _take(d, "op", str, path, allowed=("conv2d",))
+    return LayerDef(k=_take(d, "k", int, path), out=_take(d, "out", int, path), nl=_nl(d.get("nl", "-"), f"{path}.nl"),
+                    s=_take(d, "s", int, path, 1), bn=_take(d, "bn", bool, path, True),
+                    last_channel=_take(d, "last_channel", bool, path, False))
+
+
+def _blocks(d, path: str) -> tuple[BlockDef, ...]:
+    _check_keys(d, {"columns", "rows", "k", "nl", "se"}, path)
+    columns = _take(d, "columns", list, path)
+    for c in columns:
+        if c not in BLOCK_COLUMNS:
+            _fail(f"{path}.columns", f"unknown column {c!r}; allowed: {', '.join(BLOCK_COLUMNS)}")
+    if ("exp" in columns) == ("t" in columns):
+        _fail(f"{path}.columns", "give exactly one of 'exp' (channels) or 't' (expansion ratio)")
+    defaults = {"k": d.get("k"), "nl": d.get("nl"), "se": d.get("se", "no"), "n": 1, "s": 1}
+    blocks = []
+    for i, row in enumerate(_take(d, "rows", list, path), 1):
+        rpath = f"{path}.rows[{i}]"
+        if not isinstance(row, list) or len(row) != len(columns):
+            _fail(rpath, f"expected a list of {len(columns)} values ({', '.join(columns)}), got {row!r}")
+        f = {**defaults, **dict(zip(columns, row))}
+        for key in ("k", "out", "n", "s") + (("exp",) if "exp" in columns else ()):
+            if not isinstance(f[key], int) or isinstance(f[key], bool) or f[key] < 1:
+                _fail(f"{rpath}.{key}", f"expected a positive integer, got {f[key]!r}")
+        if "t" in columns and (not isinstance(f["t"], (int, float)) or f["t"] < 1):
+            _fail(f"{rpath}.t", f"expected an expansion ratio >= 1, got {f['t']!r}")
+        se = {True: True, False: False, "yes": True, "no": False}.get(f["se"])
+        if se is None:
+            _fail(f"{rpath}.se", f"expected yes or no, got {f['se']!r}")
+        nl = _nl(f["nl"], f"{rpath}.nl")
+        for j in range(f["n"]):
+            blocks.append(BlockDef(k=f["k"], out=f["out"], s=f["s"] if j == 0 else 1, nl=nl, se=se,
+                                   exp=f.get("exp"), t=float(f["t"]) if "t" in columns else None))
+    return tuple(blocks)
+
+
+def parse_spec(data, path: str) -> ModelSpec:
+    _check_keys(data, {"name", "title", "resolution", "classes", "dropout", "se", "c4_block", "knobs",
+                       "stem", "bneck", "last_conv", "pool", "head_conv"}, path)
+    se = data.get("se")
+    if se is not None:
+        _check_keys(se, {"squeeze", "gate"}, f"{path}.se")
+    knobs = tuple(_take(data, "knobs", list, path))
+    for k in knobs:
+        if k not in KNOBS:
+            _fail(f"{path}.knobs", f"unknown knob {k!r}; allowed: {', '.join(KNOBS)}")
+    blocks = _blocks(_take(data, "bneck", dict, path), f"{path}.bneck")
+    c4 = _take(data, "c4_block", int, path, None)
+    if c4 is not None and not 1 <= c4 <= len(blocks):
+        _fail(f"{path}.c4_block", f"{c4} is not a block number (1..{len(blocks)})")
+    head = data.get("head_conv")
+    return ModelSpec(
+        name=_take(data, "name", str, path), title=_take(data, "title", str, path),
+        resolution=_take(data, "resolution", int, path), classes=_take(data, "classes", int, path),
+        dropout=_take(data, "dropout", float, path), knobs=knobs,
+        stem=_layer(_take(data, "stem", dict, path), f"{path}.stem"), blocks=blocks,
+        last_conv=_layer(_take(data, "last_conv", dict, path), f"{path}.last_conv"),
+        head_conv=_layer(head, f"{path}.head_conv") if head is not None else None,
+        se_squeeze=_take(se, "squeeze", str, f"{path}.se", allowed=SE_SQUEEZE) if se else None,
+        se_gate=_take(se, "gate", str, f"{path}.se", allowed=SE_GATES) if se else None,
+        c4_block=c4)
+
+
+def catalog() -> list[str]:
+    return names_in(model_dirs())
+
+
+def spec_path(name: str) -> Path:
+    path = find_yaml(model_dirs(), name)
+    if path is None:
+        raise SpecError(f"unknown network {name[:100]!r}; allowed: {', '.join(catalog())}")
+    return path
+
+
+def load_spec(name: str) -> ModelSpec:
+    return _load_spec(spec_path(name))
+
+
+@functools.cache
+def _load_spec(path: Path) -> ModelSpec:
+    where = display(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise SpecError(f"{where}: not a readable YAML spec ({str(e).splitlines()[0][:200]})") from None
+    spec = parse_spec(data, where)
+    if spec.name != path.stem:
+        _fail(f"{where}.name", f"{spec.name!r} differs from the file name {path.stem!r}")
+    return spec
+
+
+# ---- variant IDs -------------------------------------------------------------------------------
+
+KNOBS = ("width", "res", "act", "hswish", "se", "minimal", "reduced_tail", "dilated", "last_channel")
+_BOOL = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
+_ID = re.compile(r"^([a-z0-9_]+)(?::(.*))?$")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A network and its knob settings, defaults left out. `str(v)` is the canonical ID."""
+    name: str
+    knobs: tuple[tuple[str, object], ...] = ()
+
+    def get(self, key: str, default=None):
+        return dict(self.knobs).get(key, default)
+
+    @property
+    def spec(self) -> ModelSpec:
+        return load_spec(self.name)
+
+    @property
+    def width(self) -> float:
+        return self.get("width", 1.0)
+
+    @property
+    def res(self) -> int:
+        return self.get("res", self.spec.resolution)
+
+    def __str__(self) -> str:
+        if not self.knobs:
+            return self.name
+        return self.name + ":" + ",".join(f"{k}={_format(v)}" for k, v in self.knobs)
+
+
+def _format(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _parse_knob(spec: ModelSpec, key: str, raw: str):
+    """Returns the knob's value, or None when it equals the default."""
+    def bad(allowed: str):
+        raise SpecError(f"bad value {key}={raw!r}; allowed: {allowed}")
+
+    if key == "width":
+        try:
+            w = float(raw)
+        except ValueError:
+            bad("a multiplier in (0, 4], e.g. 0.35, 0.75, 1.25")
+        if not 0 < w <= 4:
+            bad("a multiplier in (0, 4], e.g. 0.35, 0.75, 1.25")
+        return None if w == 1.0 else w
+    if key == "res":
+        if not re.fullmatch(r"\d+", raw) or int(raw) < 32:
+            bad("an input resolution in pixels, an integer >= 32")
+        return None if int(raw) == spec.resolution else int(raw)
+    if key == "act":
+        channels = sorted({c for _, c in spec.base_channels()})
+        allowed = "relu, or hswish@N with N the output channels of a layer: " + ", ".join(map(str, channels))
+        if raw == "relu":
+            return raw
+        m = re.fullmatch(r"hswish@(\d+)", raw)
+        if not m or int(m.group(1)) not in channels:
+            bad(allowed)
+        return f"hswish@{int(m.group(1))}"
+    if key == "hswish":
+        if raw not in ("fused", "naive"):
+            bad("fused, naive")
+        return None if raw == "fused" else raw
+    if key == "se":
+        if raw not in ("on", "off"):
+            bad("on, off")
+        return None if raw == "on" else raw
+    if key == "last_channel":
+        if raw not in ("fixed", "scaled"):
+            bad("fixed, scaled")
+        return None if raw == "fixed" else raw
+    if raw.lower() not in _BOOL:
+        bad("true, false")
+    return True if _BOOL[raw.lower()] else None
+
+
+def parse_variant(text: str) -> Variant:
+    m = _ID.match(text.strip())
+    if not m:
+        raise SpecError(f"malformed variant ID {text!r}; expected NAME[:key=value,...], e.g. "
+                        "mobilenet_v3_large:width=0.75,res=160")
+    name, rest = m.group(1), m.group(2)
+    spec = load_spec(name)
+    knobs: dict[str, object] = {}
+    if rest is not None:
+        for item in rest.split(","):
+            key, eq, raw = item.partition("=")
+            key, raw = key.strip(), raw.strip()
+            if not eq or not key or not raw:
+                raise SpecError(f"malformed knob {item!r} in {text!r}; expected key=value")
+            if key not in spec.knobs:
+                raise SpecError(f"unknown knob {key!r} for {name}; allowed: {', '.join(spec.knobs)}")
+            if key in knobs:
+                raise SpecError(f"knob {key!r} given twice in {text!r}")
+            knobs[key] = _parse_knob(spec, key, raw)
+    if knobs.get("minimal"):
+        for key in ("act", "se", "hswish"):
+            if knobs.get(key) is not None:
+                raise SpecError(f"knob {key!r} cannot be combined with minimal=true "
+                                "(minimal fixes ReLU, no SE, 3x3 kernels)")
+    return Variant(name, tuple(sorted((k, v) for k, v in knobs.items() if v is not None)))
+
+
+def split_variant_list(text: str) -> list[str]:
+    """`a,b:width=0.75,res=160,c` -> [a, b:width=0.75,res=160, c]: a comma followed by a bare
+    key=value continues the previous variant's knobs; anything else starts a new variant."""
+    variants: list[str] = []
+    for token in (t.strip() for t in text.split(",")):
+        if not token:
+            continue
+        if variants and "=" in token and ":" not in token:
+            variants[-1] += "," + token
+        else:
+            variants.append(token)
+    return variants
