@@ -129,12 +129,14 @@ def export(variant: str, fmt: str, out_dir: str | None, rebuild: bool):
     import shutil
     from pathlib import Path
 
+    from .core.output import check_writable
     from .export.artifacts import get_artifact
 
+    if out_dir:
+        check_writable(Path(out_dir), "folder")
     art = get_artifact(variant, fmt, rebuild=rebuild)
     path = art.path
     if out_dir:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
         path = Path(shutil.copy2(art.path, Path(out_dir) / art.path.name))
     check = art.check
     line = f"max abs error vs torch {check['max_abs_err']:.3g} (logits up to {check['logit_scale']:.3g})"
@@ -275,7 +277,10 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
     if not cells:
         raise UserError("nothing to measure: --models, --runtimes and --precision leave an empty grid")
     # every output is checked before anything is measured: a result is never lost to a bad path
+    from .export.artifacts import artifact_dir
+
     check_writable(Path(out_dir), "folder")
+    check_writable(artifact_dir(), "folder")
     if json_out:
         check_writable(Path(json_out), "file")
     settings = Settings(threads=kw["threads"], xnnpack=not kw["no_xnnpack"], ort_opt_level=kw["ort_opt_level"],

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import UserError
+from ..core.output import check_writable
 from ..core.registry import FORMATS, check_format, native_runtime
 from ..runtimes.inputs import SEED, input_array, input_shape
 from ..zoo.spec import Variant, parse_variant, spec_path
@@ -149,10 +150,10 @@ def get_artifact(variant: Variant | str, fmt: str, *, rebuild: bool = False) -> 
             raise UserError(f"cached artifact {path} is corrupted (its sha256 differs from {manifest.name}); "
                             "delete it, or pass --rebuild, to export again")
         return Artifact(path, str(v), fmt, info["sha256"], info["exporter"], info["check"], cached=True)
+    check_writable(path.parent, "folder")   # before minutes of export, not after
     from ..zoo.build import build
 
     module = build(v)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(stem + ".partial" + FORMATS[fmt].suffix)
     with _output_to(log):
         try:

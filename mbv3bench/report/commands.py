@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..core.errors import UserError
+from ..core.output import check_writable
 from ..core.registry import check_runtime
 
 TABLE_NUMBERS = ("3", "4", "5")
@@ -100,6 +101,7 @@ def plot(figure, output, device, runtime, db, accuracy_file, measure, models, re
         raise UserError(f"--runtime takes one runtime for figure {figure}; several only for --figure layers")
     model_list = split_variant_list(models) if models else None
     out = Path(output or f"reports/{FIGURE_FILES[figure]}.png")
+    check_writable(out, "file")
     with _session(db, accuracy_file, writes=measure or figure == "roofline") as (store, accuracy, paper):
         if measure:
             for rt in runtimes:
@@ -122,7 +124,7 @@ def report(device, runtime, out_dir, db, accuracy_file):
 
     runtime = check_runtime(runtime)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_writable(out, "folder")
     made, skipped = [], []
     with _session(db, accuracy_file) as (store, accuracy, paper):
         for n in TABLES:
