@@ -345,6 +345,10 @@ def _roofline(ctx: Context, out: Path, models: list[str]) -> Path:
             ax.plot(x, y, marker=markers.get(kinds[row.name], "o"), color=color, linestyle="")
             ax.annotate(row.name, (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6, color=color)
         ax.plot([], [], marker="o", color=color, linestyle="", label=f"{v}: each layer")
+    if not xs_all:
+        raise UserError(f"roofline: no per-layer time of {', '.join(v for v, _, _ in found)} is a layer of the "
+                        "network (per-layer rows of an ingested log are the runtime's ops, which have no analytic "
+                        "cost); measure with `mbv3bench run` for the paper's layers")
     for kind, mk in markers.items():
         ax.plot([], [], marker=mk, color="gray", linestyle="", label=f"marker: {kind}")
     note = ""
