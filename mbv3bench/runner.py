@@ -4,7 +4,7 @@ moment it completes. Data flows one way: variant -> artifact -> target.measure -
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -16,6 +16,7 @@ from .core.errors import DeviceLost, UserError
 from .measure.protocol import LATENCY_KEYS, Protocol, headline, statistics, summary_statistics
 from .core.registry import check_precision, check_runtime, format_of, native_runtime
 from .runtimes.base import OpTime
+from .runtimes.grouping import choose_grouping, op_rows
 from .zoo.spec import parse_variant
 from .store import Store, measurement_key
 
@@ -25,6 +26,8 @@ class Settings:
     xnnpack: bool = True
     ort_opt_level: str = "all"
     per_layer: bool = True
+    group_depth: int | None = None  # rows per module at this depth, not per layer (runtimes.grouping)
+    per_op: bool = False            # one row per op
 
 
 @dataclass(frozen=True)
@@ -93,12 +96,14 @@ def measure(subject: Subject, target, protocol: Protocol, settings: Settings) ->
            "protocol": {**protocol.as_dict(), "profile_runs": protocol.profile_runs if settings.per_layer else 0},
            "per_layer": settings.per_layer}
     return result_of(target.measure(job), subject, device=target.name, core=target.core,
-                     settings=settings_of(subject, settings, protocol, target.core))
+                     settings=settings_of(subject, settings, protocol, target.core),
+                     group_depth=settings.group_depth, per_op=settings.per_op)
 
 
 def layer_rows(ops: list[OpTime], net: Network | None) -> list[dict]:
     """Per-op times summed per layer: in the network's layer order with the paper's op labels,
-    or, for a foreign file, in order of first appearance with the runtime's op types."""
+    or without one (a foreign file, other module depths) in order of first appearance with the
+    runtime's op types."""
     totals: dict[str | None, float] = {}
     kinds: dict[str | None, list[str]] = {}
     for o in ops:
@@ -116,7 +121,8 @@ def layer_rows(ops: list[OpTime], net: Network | None) -> list[dict]:
     return rows
 
 
-def result_of(measured: dict, subject: Subject, *, device: str, core: int | None, settings: dict) -> dict:
+def result_of(measured: dict, subject: Subject, *, device: str, core: int | None, settings: dict,
+              group_depth: int | None = None, per_op: bool = False) -> dict:
     """One entry of the run JSON's `results`."""
     stats = (statistics(measured["samples_ms"], measured.get("process_medians_ms"))
              if measured.get("samples_ms")
@@ -125,7 +131,10 @@ def result_of(measured: dict, subject: Subject, *, device: str, core: int | None
     # of the profiled run, applied to the unprofiled headline; time outside any op stays a visible gap.
     profiled_ms = measured.get("profiled_run_ms")
     scale = headline(stats)[0] / profiled_ms if profiled_ms else 1.0
-    rows = layer_rows([OpTime(layer, node, op, ms * scale) for layer, node, op, ms in measured["ops"]], subject.net)
+    ops = [replace(o, ms=o.ms * scale) for o in map(OpTime.from_row, measured["ops"])]
+    grouping = choose_grouping(ops, depth=group_depth, per_op=per_op, paper_layers=subject.net is not None)
+    rows = (layer_rows(grouping.apply(ops), subject.net if grouping.depth == 1 else None) if grouping.depth
+            else op_rows(ops))
     cost = summary(subject.net) if subject.net is not None else {}
     return {
         "variant": subject.name, "runtime": subject.runtime, "format": subject.format, "device": device,
@@ -133,6 +142,7 @@ def result_of(measured: dict, subject: Subject, *, device: str, core: int | None
         "latency_ms": {k: stats[k] for k in LATENCY_KEYS},
         "n": stats["n"], "noisy": stats["noisy"], "noisy_reason": stats["noisy_reason"],
         "per_layer": rows, "per_layer_sum_ms": sum(r["ms"] for r in rows) if rows else None,
+        "per_layer_grouping": grouping.as_dict(),
         "profiler": {"profiled_run_ms": profiled_ms, "scale": scale} if profiled_ms else None,
         "process_medians_ms": measured.get("process_medians_ms"),
         "madds": cost.get("madds"), "params": cost.get("params"),

@@ -149,10 +149,11 @@ def _parse_state(text: str) -> dict:
 
 
 def op_rows_to_layers(log, ops) -> list[list]:
-    """[layer, node, op, ms] per Run Order row. Builtin rows name their node index (`...:N`);
-    XNNPACK operator rows are matched to TFLite ops by the order walk of tflite_layers."""
+    """The worker's op rows (OpTime.row) per Run Order row. Builtin rows name their node index
+    (`...:N`); XNNPACK operator rows are matched to TFLite ops by the order walk of tflite_layers."""
+    from ..runtimes.base import OpTime
     from ..runtimes.litert_capi import ProfileEvent
-    from ..runtimes.tflite_layers import layer_of_events
+    from ..runtimes.tflite_layers import ops_of_events
 
     events, unattributed = [], []
     for i, row in enumerate(log.ops):
@@ -165,9 +166,9 @@ def op_rows_to_layers(log, ops) -> list[list]:
             unattributed.append(i)
         else:
             events.append(ProfileEvent(row.node_type.removeprefix("Delegate/"), 8, 0, 0, i, i, 0))
-    layer = {event.md2: name for name, event in layer_of_events(events, ops, "delegate")}
-    return [[layer.get(i), row.name, row.node_type.removeprefix("Delegate/"), row.avg_ms]
-            for i, row in enumerate(log.ops) if i in layer or i in unattributed]
+    path = {event.md2: op.path if op else () for op, event in ops_of_events(events, ops, "delegate")}
+    return [OpTime.in_module(path.get(i, ()), row.name, row.node_type.removeprefix("Delegate/"), row.avg_ms).row()
+            for i, row in enumerate(log.ops) if i in path or i in unattributed]
 
 
 class AdbTarget:

@@ -32,7 +32,7 @@ def _measure(job: dict) -> dict:
     if not (job["per_layer"] and protocol.profile_runs):
         return {"samples_ms": samples, "ops": []}
     profile = runtime.profile(artifact, job["threads"], x, protocol.profile_runs)
-    return {"samples_ms": samples, "ops": [[o.layer, o.node, o.op, o.ms] for o in profile.ops],
+    return {"samples_ms": samples, "ops": [o.row() for o in profile.ops],
             "profiled_run_ms": profile.run_ms}
 
 

@@ -14,6 +14,22 @@ class OpTime:
     node: str          # the runtime's own node/op name
     op: str            # op type, e.g. "Conv", "HardSwish", "CONV_2D"
     ms: float          # mean milliseconds per inference
+    # The modules holding the op, outermost first, each by its full name ("features", "features.3",
+    # "features.3.0"); path[0] is the layer. Rows are regrouped at any depth from it (runtimes.grouping).
+    path: tuple[str, ...] = ()
+
+    @classmethod
+    def in_module(cls, path: tuple[str, ...], node: str, op: str, ms: float) -> OpTime:
+        return cls(path[0] if path else None, node, op, ms, path)
+
+    def row(self) -> list:
+        """The op as the worker sends it to the parent (JSON)."""
+        return [self.layer, self.node, self.op, self.ms, list(self.path)]
+
+    @classmethod
+    def from_row(cls, row: list) -> OpTime:
+        layer, node, op, ms, path = row
+        return cls(layer, node, op, ms, tuple(path))
 
 
 @dataclass(frozen=True)
