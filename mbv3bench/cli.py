@@ -329,8 +329,12 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
 @click.option("--device", default="local", show_default=True, help="A profile in devices/ (or --devices-dir).")
 @_protocol_options
 @_phone_options
+@click.option("--group-depth", type=click.IntRange(min=1),
+              help="Rows per module at this depth of the module tree (1 = top level; default: paper layers, "
+                   "for other files the depth that shows the model's blocks).")
+@click.option("--per-op", is_flag=True, help="One row per op the runtime ran.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the run JSON's shape) instead of tables.")
-def profile(model, runtime, device, as_json, **kw):
+def profile(model, runtime, device, group_depth, per_op, as_json, **kw):
     """Per-layer table of one model: a VARIANT, or a .onnx / .tflite file (also one made by other tools)."""
     from pathlib import Path
 
@@ -338,8 +342,11 @@ def profile(model, runtime, device, as_json, **kw):
     from .core.registry import FILE_SUFFIXES
     from .core.results import envelope
     from .runner import Settings, file_subject, measure, plan_grid, variant_subject
+    from .runtimes.grouping import Grouping
     from .ui import console
 
+    if group_depth and per_op:
+        raise UserError("--group-depth and --per-op exclude each other")
     protocol = _protocol(kw)
     path = Path(model)
     if path.suffix in FILE_SUFFIXES or path.exists():
@@ -347,7 +354,8 @@ def profile(model, runtime, device, as_json, **kw):
     else:
         subject = variant_subject(plan_grid([model], [runtime or "litert"], ["fp32"])[0])
     target = _open_target(device, kw)
-    settings = Settings(threads=kw["threads"], xnnpack=not kw["no_xnnpack"], ort_opt_level=kw["ort_opt_level"])
+    settings = Settings(threads=kw["threads"], xnnpack=not kw["no_xnnpack"], ort_opt_level=kw["ort_opt_level"],
+                        group_depth=group_depth, per_op=per_op)
     result = measure(subject, target, protocol, settings)
     if as_json:
         return click.echo(dumps(envelope([result], target.describe(), protocol=protocol.as_dict())))
@@ -356,7 +364,8 @@ def profile(model, runtime, device, as_json, **kw):
     out = console()
     out.print(_results_table([result], _describe(target.describe(), protocol, kw["threads"])))
     e2e, stat = result.headline()
-    table = Table(title=f"{subject.name} per layer on {subject.runtime} ({subject.format}), from "
+    grouping = Grouping(**result.per_layer_grouping).describe(paper_layers=subject.net is not None)
+    table = Table(title=f"{subject.name} {grouping} on {subject.runtime} ({subject.format}), from "
                         f"{protocol.profile_runs} profiled runs; end-to-end {stat} {e2e:.3f} ms")
     for col in ("layer", "op", "ms", "% of e2e"):
         table.add_column(col, justify="right" if col in ("ms", "% of e2e") else "left")

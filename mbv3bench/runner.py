@@ -15,6 +15,7 @@ from .core.errors import DeviceLost, UserError
 from .measure.protocol import LATENCY_KEYS, Protocol, statistics, summary_statistics
 from .core.registry import check_precision, check_runtime, format_of, native_runtime
 from .core.results import Job, LayerTime, Latency, OpRow, RawMeasurement, Result
+from .runtimes.grouping import choose_grouping, op_rows
 from .zoo.spec import parse_variant
 from .store import Store, measurement_key
 
@@ -24,6 +25,8 @@ class Settings:
     xnnpack: bool = True
     ort_opt_level: str = "all"
     per_layer: bool = True
+    group_depth: int | None = None  # rows per module at this depth, not per layer (runtimes.grouping)
+    per_op: bool = False            # one row per op
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,8 @@ def measure(subject: Subject, target, protocol: Protocol, settings: Settings) ->
     """One measurement on the target."""
     raw = target.measure(job_of(subject, protocol, settings, target.core))
     return result_of(raw, subject, device=target.name, core=target.core,
-                     settings=settings_of(subject, settings, protocol, target.core))
+                     settings=settings_of(subject, settings, protocol, target.core),
+                     group_depth=settings.group_depth, per_op=settings.per_op)
 
 
 def layer_rows(ops: list[OpRow], net: Network | None) -> list[LayerTime]:
@@ -119,7 +123,8 @@ def layer_rows(ops: list[OpRow], net: Network | None) -> list[LayerTime]:
     return rows
 
 
-def result_of(raw: RawMeasurement, subject: Subject, *, device: str, core: int | None, settings: dict) -> Result:
+def result_of(raw: RawMeasurement, subject: Subject, *, device: str, core: int | None, settings: dict,
+              group_depth: int | None = None, per_op: bool = False) -> Result:
     """The Result of a target's raw measurement: statistics, per-layer times, cost."""
     stats = (statistics(raw.samples_ms, raw.process_medians_ms) if raw.samples_ms
              else summary_statistics(**raw.summary))
@@ -128,13 +133,16 @@ def result_of(raw: RawMeasurement, subject: Subject, *, device: str, core: int |
     # of the profiled run, applied to the unprofiled headline; time outside any op stays a visible gap.
     headline_ms = latency.headline()[0]
     scale = headline_ms / raw.profiled_run_ms if raw.profiled_run_ms and headline_ms else 1.0
-    rows = layer_rows([replace(o, ms=o.ms * scale) for o in raw.ops], subject.net)
+    ops = [replace(o, ms=o.ms * scale) for o in raw.ops]
+    grouping = choose_grouping(ops, depth=group_depth, per_op=per_op, paper_layers=subject.net is not None)
+    rows = (layer_rows(grouping.apply(ops), subject.net if grouping.depth == 1 else None) if grouping.depth
+            else op_rows(ops))
     cost = summary(subject.net) if subject.net is not None else {}
     return Result(
         variant=subject.name, runtime=subject.runtime, format=subject.format, device=device,
         threads=settings.get("threads"), core=core, latency=latency, n=stats["n"], noisy=stats["noisy"],
         noisy_reason=stats["noisy_reason"], per_layer=rows,
-        per_layer_sum_ms=sum(r.ms for r in rows) if rows else None,
+        per_layer_sum_ms=sum(r.ms for r in rows) if rows else None, per_layer_grouping=grouping.as_dict(),
         profiler={"profiled_run_ms": raw.profiled_run_ms, "scale": scale} if raw.profiled_run_ms else None,
         process_medians_ms=raw.process_medians_ms, madds=cost.get("madds"), params=cost.get("params"),
         settings=settings, artifact_sha256=subject.sha256, device_state=raw.device_state,

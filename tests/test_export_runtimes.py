@@ -13,7 +13,7 @@ from ai_edge_litert.interpreter import Interpreter
 from torch import nn
 
 from mbv3bench.export.onnx import export_onnx
-from mbv3bench.runtimes.onnx_layers import node_layer, onnx_node_layers
+from mbv3bench.runtimes.onnx_layers import node_layer, node_path, onnx_node_paths
 from mbv3bench.export.tflite import export_tflite, export_tflite_int8
 from mbv3bench.runtimes.onnxruntime import OnnxRuntime
 from mbv3bench.runtimes.torch_eager import TorchRuntime
@@ -144,15 +144,20 @@ def test_onnx_export_folds_bn_and_keeps_hswish_forms(onnx_path):
     assert {"Clip", "Mul", "Div"} <= {n.op_type for n in nodes if node_layer(n.name, module_paths=True) == "bneck2"}
 
 
-def test_onnx_node_layers(onnx_path):
-    layers = onnx_node_layers(onnx_path)
-    assert layers["/stem/stem.0/Conv"] == "stem"
-    assert set(layers.values()) == set(LAYERS)
+def test_onnx_node_paths(onnx_path):
+    paths = onnx_node_paths(onnx_path)
+    assert paths["/stem/stem.0/Conv"] == ("stem", "stem.0")
+    assert {path[0] for path in paths.values()} == set(LAYERS)
     assert node_layer("/Add", module_paths=True) is None
     assert node_layer("Identity_30", module_paths=True) is None
+    assert node_path("/features/features.0/features.0.0/Conv", module_paths=True) == (
+        "features", "features.0", "features.0.0")
     # Names from other exporters.
     assert node_layer("features.3.conv/Conv", module_paths=False) == "features"
+    assert node_path("features.3.conv/Conv", module_paths=False) == (
+        "features", "features.3", "features.3.conv", "features.3.conv/Conv")
     assert node_layer("node_Conv_12", module_paths=False) == "node_Conv_12"
+    assert node_layer("", module_paths=False) is None
 
 
 def test_onnx_export_reproducible(model, onnx_path, tmp_path):
@@ -223,3 +228,27 @@ def test_tflite_int8(tflite_paths, model):
 def test_tflite_int8_reproducible(model, tflite_paths, tmp_path):
     again = export_tflite_int8(model, RES, tmp_path / "again.tflite", float_hswish=True)
     assert again.read_bytes() == tflite_paths["int8_float_hswish"].read_bytes()
+
+
+def test_onnx_node_paths_from_scope_records(tmp_path):
+    from onnx import TensorProto, helper
+
+    def node(op, i, o, scopes=None):
+        n = helper.make_node(op, [i], [o], name=f"node_{op}_{o}")
+        if scopes is not None:
+            n.metadata_props.add(key="pkg.torch.onnx.name_scopes", value=scopes)
+        return n
+
+    graph = helper.make_graph(
+        [node("Relu", "x", "a", "['', 'features', 'features.0', 'features.0.2', 'relu']"),
+         node("Identity", "a", "b"),                        # a graph pass's node: no module
+         node("Relu", "b", "c", "not a list literal ["),   # unreadable: no module either
+         node("Sigmoid", "c", "y", "['', 'classifier', 'sigmoid']")],
+        "scoped", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    path = tmp_path / "scoped.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    paths = onnx_node_paths(path)
+    assert paths["node_Relu_a"] == ("features", "features.0", "features.0.2") == paths["a"]
+    assert paths["node_Sigmoid_y"] == ("classifier",)
+    assert "node_Identity_b" not in paths and "node_Relu_c" not in paths

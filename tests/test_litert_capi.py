@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from mbv3bench.runtimes.litert_capi import CompiledModel, LiteRtError, profile_summary
-from mbv3bench.runtimes.tflite_layers import layer_of_events, layer_of_tensor_name, tflite_ops
+from mbv3bench.runtimes.tflite_layers import ops_of_events, path_of_tensor_name, tflite_ops
 
 LAYERS = ("stem", "bneck1", "bneck2", "last_conv", "pool", "classifier")
 PROFILED_RUNS = 30
@@ -127,18 +127,22 @@ def test_tflite_ops_carry_layer_names(converted):
     assert {op.layer for op in ops if op.op_name == "ADD"} == {"bneck1"}
     assert {op.layer for op in ops if op.op_name == "MUL"} == {"bneck2"}
     assert {op.layer for op in ops if op.op_name == "MEAN"} == {"bneck2", "pool"}
+    # The path goes down to the module that made the op; each level names its parent's child.
+    assert {op.path for op in ops if op.op_name == "MEAN"} == {("bneck2", "bneck2.se", "bneck2.se.pool"), ("pool",)}
+    assert all(p.startswith(q + ".") for op in ops for q, p in zip(op.path, op.path[1:]))
 
 
-@pytest.mark.parametrize("name, layer", [
+@pytest.mark.parametrize("name, path", [
     ("torch.nn.modules.container.Sequential/torch.nn.modules.container.Sequential_last_conv/"
-     "torch.nn.modules.conv.Conv2d_0;1", "last_conv"),
-    ("m.Net/m.Block_bneck12;;m.Net/m.Block_bneck12/torch.nn.modules.batchnorm.BatchNorm2d_bn;", "bneck12"),
-    ("torch.nn.modules.container.Sequential;", None),
-    ("serving_default_output_0_output", None),
-    ("MobilenetV3/expanded_conv/depthwise/BatchNorm", None),
+     "torch.nn.modules.conv.Conv2d_0;1", ("last_conv", "last_conv.0")),
+    ("m.Net/m.Block_bneck12;;m.Net/m.Block_bneck12/torch.nn.modules.batchnorm.BatchNorm2d_bn;", ("bneck12",)),
+    (";m.Net/m.Block_bneck12/torch.nn.modules.batchnorm.BatchNorm2d_bn", ("bneck12", "bneck12.bn")),
+    ("torch.nn.modules.container.Sequential;", ()),
+    ("serving_default_output_0_output", ()),
+    ("MobilenetV3/expanded_conv/depthwise/BatchNorm", ()),
 ])
-def test_layer_of_tensor_name(name, layer):
-    assert layer_of_tensor_name(name) == layer
+def test_path_of_tensor_name(name, path):
+    assert path_of_tensor_name(name) == path
 
 
 def split_runs(events):
@@ -169,7 +173,8 @@ def test_profiled_op_events_map_to_layers(converted, kernel_mode):
 
     runs = split_runs(events)
     assert len(runs) == PROFILED_RUNS
-    mapped_per_run = [layer_of_events(run_events, ops, kernel_mode) for _, run_events in runs]
+    mapped_per_run = [[(op and op.layer, event) for op, event in ops_of_events(run_events, ops, kernel_mode)]
+                      for _, run_events in runs]
     assert len({len(mapped) for mapped in mapped_per_run}) == 1
     per_layer = defaultdict(list)
     for mapped in mapped_per_run:
@@ -178,7 +183,7 @@ def test_profiled_op_events_map_to_layers(converted, kernel_mode):
         for layer, event in mapped:
             per_layer[layer].append(event.elapsed_us)
     # The whole-event list maps the same way as run by run.
-    assert len(layer_of_events(events, ops, kernel_mode)) == sum(map(len, mapped_per_run))
+    assert len(ops_of_events(events, ops, kernel_mode)) == sum(map(len, mapped_per_run))
     assert sum(per_layer["bneck2"]) > 0 and sum(per_layer["last_conv"]) > 0
 
     ratios = [sum(e.elapsed_us for _, e in mapped) / invoke_us
@@ -202,8 +207,8 @@ def test_int8_model_takes_int8_inputs(int8_path):
         events = cm.profile_events()
     # XNNPACK leaves int8 HARD_SWISH to builtin kernels: type-2 events between XNNPACK partitions.
     assert {"HARD_SWISH"} <= {e.tag for e in events if e.type == 2}
-    mapped = layer_of_events(events, tflite_ops(int8_path), "delegate")
-    assert list(dict.fromkeys(layer for layer, _ in mapped)) == list(LAYERS)
+    mapped = ops_of_events(events, tflite_ops(int8_path), "delegate")
+    assert list(dict.fromkeys(op and op.layer for op, _ in mapped)) == list(LAYERS)
 
 
 def test_wrong_shape_is_rejected(converted):

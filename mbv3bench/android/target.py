@@ -150,10 +150,10 @@ def _parse_state(text: str) -> dict:
 
 
 def op_rows_to_layers(log, ops) -> list[OpRow]:
-    """One OpRow per Run Order row. Builtin rows name their node index (`...:N`);
-    XNNPACK operator rows are matched to TFLite ops by the order walk of tflite_layers."""
+    """One OpRow per Run Order row. Builtin rows name their node index
+    (`...:N`); XNNPACK operator rows are matched to TFLite ops by the order walk of tflite_layers."""
     from ..runtimes.litert_capi import ProfileEvent
-    from ..runtimes.tflite_layers import layer_of_events
+    from ..runtimes.tflite_layers import ops_of_events
 
     events, unattributed = [], []
     for i, row in enumerate(log.ops):
@@ -166,9 +166,9 @@ def op_rows_to_layers(log, ops) -> list[OpRow]:
             unattributed.append(i)
         else:
             events.append(ProfileEvent(row.node_type.removeprefix("Delegate/"), 8, 0, 0, i, i, 0))
-    layer = {event.md2: name for name, event in layer_of_events(events, ops, "delegate")}
-    return [OpRow(layer.get(i), row.name, row.node_type.removeprefix("Delegate/"), row.avg_ms)
-            for i, row in enumerate(log.ops) if i in layer or i in unattributed]
+    path = {event.md2: op.path if op else () for op, event in ops_of_events(events, ops, "delegate")}
+    return [OpRow.in_module(path.get(i, ()), row.name, row.node_type.removeprefix("Delegate/"), row.avg_ms)
+            for i, row in enumerate(log.ops) if i in path or i in unattributed]
 
 
 class AdbTarget:

@@ -42,6 +42,22 @@ class OpRow:
     node: str
     op: str
     ms: float
+    # The modules holding the op, outermost first, each by its full name ("features", "features.3",
+    # "features.3.0"); path[0] is the layer. Rows are regrouped at any depth from it (runtimes.grouping).
+    path: tuple[str, ...] = ()
+
+    @classmethod
+    def in_module(cls, path: tuple[str, ...], node: str, op: str, ms: float) -> "OpRow":
+        return cls(path[0] if path else None, node, op, ms, tuple(path))
+
+    def row(self) -> list:
+        """The op as JSON (a worker's answer): [layer, node, op, ms, path]."""
+        return [self.layer, self.node, self.op, self.ms, list(self.path)]
+
+    @classmethod
+    def from_row(cls, row: list) -> "OpRow":
+        layer, node, op, ms, *path = row
+        return cls(layer, node, op, ms, tuple(path[0]) if path else ())
 
 
 @dataclass
@@ -56,11 +72,11 @@ class RawMeasurement:
     device_state: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {**asdict(self), "ops": [[o.layer, o.node, o.op, o.ms] for o in self.ops]}
+        return {**asdict(self), "ops": [o.row() for o in self.ops]}
 
     @classmethod
     def from_json(cls, d: dict) -> "RawMeasurement":
-        return cls(**{**_known(cls, d), "ops": [OpRow(*o) for o in d.get("ops", [])]})
+        return cls(**{**_known(cls, d), "ops": [OpRow.from_row(o) for o in d.get("ops", [])]})
 
 
 @dataclass(frozen=True)
@@ -116,6 +132,7 @@ class Result:
     noisy_reason: str | None = None
     per_layer: list[LayerTime] = field(default_factory=list)
     per_layer_sum_ms: float | None = None
+    per_layer_grouping: dict | None = None   # {depth, auto, within}: how op rows became per_layer rows
     init_layers: list[LayerTime] = field(default_factory=list)
     profiler: dict | None = None            # {profiled_run_ms, scale}
     process_medians_ms: list[float] | None = None

@@ -6,12 +6,11 @@ xnnpack=False.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from .tflite_layers import layer_of_events, tflite_ops
+from .tflite_layers import ops_of_events, tflite_ops
 from .base import OpRow, Profile
 from .litert_capi import CompiledModel
 
@@ -46,13 +45,8 @@ class LiteRtRuntime:
 
     def profile(self, artifact: Path, threads: int, x: np.ndarray, runs: int, warmup: int = 3) -> Profile:
         """Per-op means from LiteRT's profiler, in-graph; XNNPACK's operators mapped to the TFLite
-        ops (and so the layers) they came from."""
+        ops (and so the modules) they came from."""
         ops = tflite_ops(artifact)
-        if not any(op.layer for op in ops):
-            # not exported by litert-torch from a module of ours: each op is its own row, named
-            # by its output tensor the way benchmark_model names it
-            ops = [replace(op, layer=op.tensor_names[0] if op.tensor_names else f"{op.op_name}:{op.index}")
-                   for op in ops]
         with CompiledModel(artifact, kernel_mode=self.kernel_mode, threads=threads, profiling=True) as cm:
             self.bind_input(cm, x)
             for _ in range(warmup):
@@ -61,10 +55,11 @@ class LiteRtRuntime:
             for _ in range(runs):
                 cm.invoke()
             events = cm.profile_events()
-        totals: dict[tuple[str | None, str, str], float] = {}   # insertion order = execution order
-        for layer, event in layer_of_events(events, ops, self.kernel_mode):
-            key = (layer, f"{event.tag}#{event.md1}", event.tag)
+        totals: dict[tuple[tuple[str, ...], str, str], float] = {}   # insertion order = execution order
+        for op, event in ops_of_events(events, ops, self.kernel_mode):
+            key = (op.path if op else (), f"{event.tag}#{event.md1}", event.tag)
             totals[key] = totals.get(key, 0.0) + event.elapsed_us
         invokes = [e.elapsed_us for e in events if e.tag == "Invoke" and e.type == 1]
-        return Profile([OpRow(layer, node, op, us / runs / 1000.0) for (layer, node, op), us in totals.items()],
+        return Profile([OpRow.in_module(path, node, op, us / runs / 1000.0)
+                        for (path, node, op), us in totals.items()],
                        float(np.median(invokes)) / 1000.0)

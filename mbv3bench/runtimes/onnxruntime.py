@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from .onnx_layers import onnx_node_layers
+from .onnx_layers import onnx_node_paths
 from .base import OpRow, Profile
 
 OPT_LEVELS = {
@@ -72,8 +72,8 @@ class OnnxRuntime:
         return session.outputs[0].copy()
 
     def profile(self, artifact: Path, threads: int, x: np.ndarray, runs: int, warmup: int = 3) -> Profile:
-        """Per-node means from ORT's profiler trace; node names are mapped to layers through the
-        ONNX file's node names (see _layers)."""
+        """Per-node means from ORT's profiler trace; node names are mapped to module paths through
+        the ONNX file's node names (see _paths)."""
         with tempfile.TemporaryDirectory() as tmp:
             session = self._session(artifact, threads, profile_prefix=str(Path(tmp) / "ort"))
             self.bind_input(session, x)
@@ -91,29 +91,29 @@ class OnnxRuntime:
                 node = e["name"].removesuffix("_kernel_time")
                 totals[node] = totals.get(node, 0.0) + e["dur"]
                 ops[node] = e["args"]["op_name"]
-        layers = _layers(list(totals), onnx_node_layers(artifact))
-        return Profile([OpRow(layer, node, ops[node], us / runs / 1000.0)
-                        for (node, us), layer in zip(totals.items(), layers)],
+        paths = _paths(list(totals), onnx_node_paths(artifact))
+        return Profile([OpRow.in_module(path, node, ops[node], us / runs / 1000.0)
+                        for (node, us), path in zip(totals.items(), paths)],
                        float(np.median([dur for _, dur in model_runs])) / 1000.0)
 
 
-def _layers(nodes: list[str], node_layers: dict[str, str]) -> list[str | None]:
-    """Layers of ORT's executed nodes, in order.
+def _paths(nodes: list[str], node_paths: dict[str, tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Module paths of ORT's executed nodes, in order.
 
     ORT renames the nodes it rewrites by appending to a name (`<node>_output_0_nchwc` for NCHWc
-    convs), so the longest `_`-prefix that names a file node gives the layer. Nodes ORT
+    convs), so the longest `_`-prefix that names a file node gives the path. Nodes ORT
     creates (layout reorders, the HardSigmoid+Mul that its CPU provider runs for HardSwish) name
-    no file node: they are charged to the layer of the node executed before them (for leading
-    ones, the first mapped layer).
+    no file node: they are charged to the module of the node executed before them (for leading
+    ones, the first mapped module).
     """
     mapped = []
     for node in nodes:
-        while node and node not in node_layers:
+        while node and node not in node_paths:
             node = node.rpartition("_")[0]
-        mapped.append(node_layers.get(node))
-    layers = []
-    previous = next((layer for layer in mapped if layer is not None), None)
-    for layer in mapped:
-        previous = layer or previous
-        layers.append(previous)
-    return layers
+        mapped.append(node_paths.get(node, ()))
+    paths = []
+    previous = next((path for path in mapped if path), ())
+    for path in mapped:
+        previous = path or previous
+        paths.append(previous)
+    return paths

@@ -1,4 +1,4 @@
-"""Map TFLite ops and LiteRT profiler events back to the model's top-level layers.
+"""Map TFLite ops and LiteRT profiler events back to the model's modules and top-level layers.
 
 litert-torch (0.10.0) gives every lowered op an MLIR location built from the fx
 node's nn_module_stack: one "<module>.<ClassName>_<child name>" component per
@@ -7,18 +7,20 @@ module level, joined by "/" and ended by ";", e.g.
 The TFLite exporter names each op's output tensor after that location; when the
 converter fuses ops (conv + batchnorm + relu) the locations are joined with ";"
 and a numeric suffix may follow. That is the only trace of the torch modules in
-the file (no op debug metadata, one subgraph "main"), so the layer of an op is
-read from the second path component of its tensor names: the child of the root
-module, i.e. `stem`, `bneck3`, `last_conv`, ...
+the file (no op debug metadata, one subgraph "main"), so the module path of an op
+is read from its tensor names: the child names from the second component on, i.e.
+`bneck3`, `bneck3.block`, ...; its first entry, the child of the root module, is the
+layer: `stem`, `bneck3`, `last_conv`, ...
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ai_edge_litert import schema_py_generated as schema
 
+from mbv3bench.runtimes.grouping import name_path
 from mbv3bench.runtimes.litert_capi import ProfileEvent
 
 _OP_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
@@ -63,26 +65,34 @@ _XNNPACK_KINDS = {
 class TfliteOp:
     index: int  # node index in subgraph 0 = execution order = md1 of builtin-kernel events
     op_name: str  # e.g. "CONV_2D"
-    layer: str | None
+    path: tuple[str, ...]  # the modules holding the op (see OpRow.path); () if unknown
     tensor_names: tuple[str, ...]  # output tensor names, which carry the op's location
 
+    @property
+    def layer(self) -> str | None:
+        return self.path[0] if self.path else None
 
-def layer_of_tensor_name(name: str) -> str | None:
+
+def path_of_tensor_name(name: str) -> tuple[str, ...]:
     for location in name.split(";"):
-        parts = location.split("/")
-        # Components are qualified class names; this also rejects TF-style "scope/op" names.
-        if len(parts) < 2 or "." not in parts[1]:
-            continue
-        # "<module>.<ClassName>_<child>": child names contain no "." and class names are
-        # CamelCase, so the child starts after the first "_" following the last ".".
-        class_and_child = parts[1].rsplit(".", 1)[-1]
-        if "_" in class_and_child:
-            return class_and_child.split("_", 1)[1]
-    return None
+        children = []
+        for part in location.split("/")[1:]:
+            # Components are qualified class names; this also rejects TF-style "scope/op" names.
+            if "." not in part:
+                break
+            # "<module>.<ClassName>_<child>": child names contain no "." and class names are
+            # CamelCase, so the child starts after the first "_" following the last ".".
+            class_and_child = part.rsplit(".", 1)[-1]
+            if "_" not in class_and_child:
+                break
+            children.append(class_and_child.split("_", 1)[1])
+        if children:
+            return tuple(".".join(children[:i]) for i in range(1, len(children) + 1))
+    return ()
 
 
-def _first_layer(names) -> str | None:
-    return next((layer for layer in map(layer_of_tensor_name, names) if layer), None)
+def _first_path(names) -> tuple[str, ...]:
+    return next((path for path in map(path_of_tensor_name, names) if path), ())
 
 
 def tflite_ops(path: str | Path) -> list[TfliteOp]:
@@ -105,16 +115,21 @@ def tflite_ops(path: str | Path) -> list[TfliteOp]:
         inputs = [t for t in op_inputs[index] if t >= 0]  # -1 marks an omitted optional input
         # Graph outputs are renamed after the signature ("serving_default_output_0_output");
         # then the op's weights still carry its location, and failing that its activations.
-        layer = (_first_layer(outputs)
-                 or _first_layer(tensor_name(t) for t in inputs if t not in produced)
-                 or _first_layer(tensor_name(t) for t in inputs))
-        ops.append(TfliteOp(index, op_name, layer, outputs))
-    return ops
+        path = (_first_path(outputs)
+                or _first_path(tensor_name(t) for t in inputs if t not in produced)
+                or _first_path(tensor_name(t) for t in inputs))
+        ops.append(TfliteOp(index, op_name, path, outputs))
+    if any(op.path for op in ops):
+        return ops
+    # Not from litert-torch: the path is read from the op's output tensor name, the name
+    # benchmark_model shows (TF's "model/block_1/conv/Relu"; for fused ops, the first).
+    return [replace(op, path=name_path(op.tensor_names[0].split(";")[0] if op.tensor_names
+                                       else f"{op.op_name}:{op.index}")) for op in ops]
 
 
-def layer_of_events(events: list[ProfileEvent], ops: list[TfliteOp],
-                    kernel_mode: str) -> list[tuple[str | None, ProfileEvent]]:
-    """Op events of one or more runs, each paired with the layer of the TFLite op it timed.
+def ops_of_events(events: list[ProfileEvent], ops: list[TfliteOp],
+                  kernel_mode: str) -> list[tuple[TfliteOp | None, ProfileEvent]]:
+    """Op events of one or more runs, each paired with the TFLite op it timed (None: not known).
 
     Builtin/reference kernels report the TFLite node index. XNNPACK reports its own
     operator index, so its operators are aligned with the TFLite ops by walking both
@@ -130,7 +145,7 @@ def layer_of_events(events: list[ProfileEvent], ops: list[TfliteOp],
             next_op = 0  # a new run
         elif event.type == _TFLITE_OP_EVENT and event.md1 < len(ops):
             # In delegate mode these are ops XNNPACK did not take; they also anchor the walk.
-            result.append((ops[event.md1].layer, event))
+            result.append((ops[event.md1], event))
             next_op = event.md1 + 1
         elif delegate and event.type in _DELEGATE_OP_EVENTS:
             match = next((op for op in ops[next_op:]
@@ -139,5 +154,5 @@ def layer_of_events(events: list[ProfileEvent], ops: list[TfliteOp],
                 next_op = match.index + 1
             elif next_op > 0:
                 match = ops[next_op - 1]
-            result.append((match.layer if match else None, event))
+            result.append((match, event))
     return result
