@@ -98,10 +98,10 @@ def measurement_key(variant: str, artifact_sha256: str, runtime: str, device: st
     return hashlib.sha256(doc.encode()).hexdigest()
 
 
-def _git_rev() -> str | None:
+def git_rev(where: Path = Path(__file__).resolve().parent) -> str | None:
+    """The git revision of the checkout holding `where` (default: this tool's own)."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=where)
         return out.stdout.strip() or None
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -192,7 +192,7 @@ class Store:
 
     def start_run(self, versions: dict) -> int:
         return self._insert("runs", {"started_at": time.time(), "user": getpass.getuser(),
-                                     "host": socket.gethostname(), "git_rev": _git_rev(),
+                                     "host": socket.gethostname(), "git_rev": git_rev(),
                                      "versions": json.dumps(versions), "argv": json.dumps(sys.argv)})
 
     def add_artifact(self, sha256: str, variant: str, fmt: str, path: Path, exporter: dict,

@@ -1,0 +1,137 @@
+"""`mbv3bench compare` and `mbv3bench baseline`: latency regression checks for CI. Exit codes:
+1 when any cell regressed, 0 otherwise, 2 on bad input."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..core.errors import UserError
+
+METRICS = ("time", "instructions")
+DEFAULT_THRESHOLD = {"time": 5.0, "instructions": 1.0}
+
+
+def _emit(comparisons, unmatched, header: dict, fmt: str, summary: str | None) -> None:
+    from .render import RENDERERS, markdown
+
+    click.echo(RENDERERS[fmt](comparisons, unmatched, header), nl=False)
+    if summary:   # e.g. $GITHUB_STEP_SUMMARY: the Markdown whatever --format prints
+        with open(summary, "a") as f:
+            f.write(markdown(comparisons, unmatched, header))
+    if any(c.verdict == "regression" for c in comparisons):
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--ab", nargs=2, metavar="A B", help="Measure A and B now, interleaved: variants or model files.")
+@click.option("--runtime", "runtimes", multiple=True, help="Runtime(s) for --ab (default litert); repeatable.")
+@click.option("--metric", type=click.Choice(METRICS), default="time", show_default=True)
+@click.option("--threshold", type=click.FloatRange(min=0, max=1000), help="Smallest change that counts, in % "
+              "(default 5 for time, 1 for instructions).")
+@click.option("--reference", help="Saved files: a cell unchanged between them, whose ratio is the host's drift.")
+@click.option("--format", "fmt", type=click.Choice(("md", "json", "text")), default="text", show_default=True)
+@click.option("--summary", type=click.Path(dir_okay=False), help="Also append the Markdown table to this file "
+              "(e.g. $GITHUB_STEP_SUMMARY).")
+@click.option("--device", default="local", show_default=True, help="--ab: where to measure.")
+@click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False),
+              help="--ab: the results store the measurements go into.")
+def compare(files, ab, runtimes, metric, threshold, reference, fmt, summary, device, db):
+    """Is B slower than A? `compare BASELINE CURRENT` (two saved results: run --json files or baselines)
+    or `compare --ab A B` (both measured now, interleaved on one core: the strongest test on a noisy
+    runner). Verdicts: regression (slower by more than --threshold AND significant), improvement,
+    unchanged. Exit 1 on any regression."""
+    threshold = (DEFAULT_THRESHOLD[metric] if threshold is None else threshold) / 100
+    if ab and files:
+        raise UserError("give either two saved files or --ab A B, not both")
+    if ab:
+        from .ab import compare_ab
+
+        comparisons, header = compare_ab(ab[0], ab[1], runtimes=list(runtimes) or ["litert"], metric=metric,
+                                         threshold=threshold, device=device, db=db)
+        return _emit(comparisons, [], header, fmt, summary)
+    if len(files) != 2:
+        raise UserError(f"compare takes two saved results files (BASELINE CURRENT) or --ab A B; got {len(files)} file(s)")
+    from .saved import compare_documents, load_document
+
+    base, current = load_document(files[0]), load_document(files[1])
+    comparisons, unmatched, drift = compare_documents(base, current, metric=metric, threshold=threshold,
+                                                      reference=reference)
+    header = {"what": f"{Path(files[0]).name} (A) vs {Path(files[1]).name} (B), {metric}", "how": drift,
+              "threshold": threshold, "metric": metric}
+    _emit(comparisons, unmatched, header, fmt, summary)
+
+
+@click.group()
+def baseline():
+    """Baselines meant to be committed: results plus provenance (versions, device, git revision)."""
+
+
+@baseline.command("save")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--from", "source", type=click.Path(dir_okay=False, exists=True),
+              help="A run's results JSON (run --json FILE); default: the store's latest results.")
+@click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--device", default="local", show_default=True, help="With the store: whose results.")
+@click.option("--runtime", help="With the store: only this runtime.")
+@click.option("--models", help="With the store: only these comma-separated variants.")
+def baseline_save(file, source, db, device, runtime, models):
+    """Write FILE: the results and where they came from."""
+    from ..core.output import check_writable, dumps, write_atomic
+    from .baseline import baseline_document
+
+    check_writable(Path(file), "file")
+    if source:
+        from .saved import load_document
+
+        doc = load_document(source)
+        results, described, origin = doc.results, doc.device, str(source)
+    else:
+        results, described, origin = _from_store(db, device, runtime, models)
+    if not results:
+        raise UserError(f"nothing to save: no successful result in {source or db}"
+                        + ("" if source else f" for device {device}"))
+    write_atomic(Path(file), dumps(baseline_document(results, described, origin)) + "\n")
+    click.echo(f"wrote {file}: {len(results)} result(s) on {described.get('name', device)}, from {origin}")
+
+
+def _from_store(db, device, runtime, models):
+    from ..core.registry import check_runtime
+    from ..store import Store
+    from ..targets import open_target
+    from ..targets.profiles import load_device
+    from ..zoo.spec import parse_variant, split_variant_list
+
+    profile = load_device(device)
+    wanted = {str(parse_variant(v)) for v in split_variant_list(models)} if models else None
+    with Store(db, readonly=True) as store:
+        results = [r for r in store.measurements(device=device, runtime=check_runtime(runtime) if runtime else None)
+                   if wanted is None or r.variant in wanted]
+    described = open_target(profile).describe() if profile["kind"] == "local" else {"name": device, **profile}
+    return results, described, f"store {db}"
+
+
+@baseline.command("show")
+@click.argument("file", type=click.Path(dir_okay=False))
+def baseline_show(file):
+    """What a baseline holds and where it came from."""
+    from .saved import load_document
+
+    doc = load_document(file)
+    prov = doc.provenance or {}
+    click.echo(f"{file}: {len(doc.results)} result(s) on {doc.device.get('name')} "
+               f"({doc.device.get('cpu_model') or doc.device.get('model') or 'unknown CPU'})")
+    if prov:
+        versions = ", ".join(f"{k} {v}" for k, v in (prov.get("versions") or {}).items() if v)
+        click.echo(f"saved {prov.get('saved_at')} by {prov.get('user')}@{prov.get('host')}, git {prov.get('git_rev')}, "
+                   f"mbv3bench {prov.get('tool_version')}; {versions}")
+    else:
+        click.echo("no provenance: a run's results file, not a saved baseline")
+    for r in doc.results:
+        ms, stat = r.headline()
+        lo, hi = r.latency.ci95
+        ci = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
+        click.echo(f"  {r.variant} on {r.runtime} ({r.format}): {stat} {ms:.3f} ms{ci}, n={r.n}, "
+                   f"threads {r.settings.get('threads')}")
