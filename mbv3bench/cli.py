@@ -377,9 +377,11 @@ def profile(model, runtime, device, group_depth, per_op, as_json, **kw):
 
 
 from .report.commands import plot, report, table  # noqa: E402
+from .report.show import show  # noqa: E402
 main.add_command(table)
 main.add_command(plot)
 main.add_command(report)
+main.add_command(show)
 
 from .android.commands import devices, ingest  # noqa: E402
 from .compare.commands import baseline, compare  # noqa: E402

@@ -139,3 +139,18 @@ def test_runs_finishing_together_keep_every_results_file(tmp_path):
     assert len(set(written)) == 3
     assert sorted(p.read_text()[0] for p in tmp_path.glob("results-*.json")) == ["0", "1", "2"]
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_show_prints_a_stored_measurement_and_reads_only(cli, tmp_path):
+    db = tmp_path / "r.sqlite"
+    code, out, _ = cli("ingest", str(FULL_LOG), "--device", "pixel1", "--db", str(db))
+    assert code == 0 and "(id 1)" in out
+    before = _sha(db)
+    code, out, err = cli("show", "1", "--db", str(db))
+    assert code == 0, err
+    assert out.startswith("measurement 1: 07_litert-new-format") and "log_format" in out
+    code, out, _ = cli("show", "1", "--db", str(db), "--json")
+    assert code == 0 and '"schema": 1' in out
+    code, _, err = cli("show", "99", "--db", str(db))
+    assert f"no measurement 99 in {db}" in _one_error_line(code, err)
+    assert _sha(db) == before

@@ -1,1 +1,0 @@
-"""Reports over the results store: the paper's tables and figures, and the roofline's calibration."""
