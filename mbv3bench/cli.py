@@ -9,6 +9,9 @@ import click
 from .core.errors import UserError
 from .core.registry import EXPORT_FORMATS, PRECISIONS, RUNTIMES
 
+MAX_THREADS = 256
+REBUILD_HELP = "Export again even if the cache has it (also replaces a corrupted cache entry)."
+
 
 class _Cli(click.Group):
     """Every bad input, ours or click's own (a bad option value, an unknown command), is one line
@@ -123,7 +126,7 @@ def summary(variant: str, as_json: bool):
 @click.option("--format", "fmt", default="onnx", show_default=True,
               help=" | ".join(EXPORT_FORMATS) + " (tflite-int8-fhs: int8 with h-swish kept in float).")
 @click.option("-o", "--out-dir", type=click.Path(file_okay=False), help="Also copy the file here.")
-@click.option("--rebuild", is_flag=True, help="Export again even if the cache has it.")
+@click.option("--rebuild", is_flag=True, help=REBUILD_HELP)
 def export(variant: str, fmt: str, out_dir: str | None, rebuild: bool):
     """Export VARIANT, check it against torch, and cache it (a second export is a cache hit)."""
     import shutil
@@ -198,10 +201,13 @@ def _open_target(device: str, kw: dict):
 
 
 def _protocol(kw: dict):
-    from .measure.protocol import Protocol
+    from .measure.protocol import MAX_SECS, Protocol
 
-    if kw["threads"] < 1:
-        raise UserError("--threads must be >= 1")
+    if not 1 <= kw["threads"] <= MAX_THREADS:
+        raise UserError(f"--threads must be in 1..{MAX_THREADS}")
+    cooldown = kw.get("cooldown_secs")
+    if cooldown is not None and not 0 <= cooldown <= MAX_SECS:   # false for nan, which would wait forever
+        raise UserError(f"--cooldown-secs must be in 0..{MAX_SECS:g}")
     return Protocol(kw["runs"], kw["min_secs"], kw["warmup_runs"], kw["warmup_secs"], kw["max_secs"],
                     kw["profile_runs"], kw["processes"]).validate()
 
@@ -255,8 +261,9 @@ def _describe(device: dict, protocol, threads: int) -> str:
 @click.option("--out-dir", default="reports", show_default=True, type=click.Path(file_okay=False),
               help="Where the results JSON and per-layer CSV go.")
 @click.option("--resume", is_flag=True, help="Skip what the store already has for the same settings.")
+@click.option("--rebuild", is_flag=True, help=REBUILD_HELP)
 @_phone_options
-def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, resume, **kw):
+def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, resume, rebuild, **kw):
     """Measure latency (and per-layer times) of models x runtimes on a device."""
     import time
     from pathlib import Path
@@ -302,7 +309,8 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
                     progress.advance(task)
 
             try:
-                results = run_grid(cells, target, protocol, settings, store, resume=resume, on_event=on_event)
+                results = run_grid(cells, target, protocol, settings, store, resume=resume, on_event=on_event,
+                                   rebuild=rebuild)
             except KeyboardInterrupt:
                 progress.stop()
                 click.echo(f"interrupted: {sum(1 for r in done if r.ok)} finished "
@@ -334,7 +342,8 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
                    "for other files the depth that shows the model's blocks).")
 @click.option("--per-op", is_flag=True, help="One row per op the runtime ran.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the run JSON's shape) instead of tables.")
-def profile(model, runtime, device, group_depth, per_op, as_json, **kw):
+@click.option("--rebuild", is_flag=True, help=REBUILD_HELP)
+def profile(model, runtime, device, group_depth, per_op, as_json, rebuild, **kw):
     """Per-layer table of one model: a VARIANT, or a .onnx / .tflite file (also one made by other tools)."""
     from pathlib import Path
 
@@ -352,7 +361,7 @@ def profile(model, runtime, device, group_depth, per_op, as_json, **kw):
     if path.suffix in FILE_SUFFIXES or path.exists():
         subject = file_subject(path, runtime)
     else:
-        subject = variant_subject(plan_grid([model], [runtime or "litert"], ["fp32"])[0])
+        subject = variant_subject(plan_grid([model], [runtime or "litert"], ["fp32"])[0], rebuild)
     target = _open_target(device, kw)
     settings = Settings(threads=kw["threads"], xnnpack=not kw["no_xnnpack"], ort_opt_level=kw["ort_opt_level"],
                         group_depth=group_depth, per_op=per_op)

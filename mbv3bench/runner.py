@@ -58,10 +58,10 @@ class Subject:
     input_shape: tuple[int, ...]
 
 
-def variant_subject(cell: Cell) -> Subject:
-    """Exports (or finds in the cache) the cell's artifact."""
+def variant_subject(cell: Cell, rebuild: bool = False) -> Subject:
+    """Exports (or finds in the cache, unless `rebuild`) the cell's artifact."""
     net = resolve(cell.variant)
-    art = get_artifact(net.variant, cell.format) if cell.format != "torch" else None
+    art = get_artifact(net.variant, cell.format, rebuild=rebuild) if cell.format != "torch" else None
     return Subject(cell.variant, cell.runtime, cell.format, net, art and art.path, art and art.sha256,
                    input_shape(net.res))
 
@@ -150,14 +150,15 @@ def result_of(raw: RawMeasurement, subject: Subject, *, device: str, core: int |
 
 
 def run_grid(cells: list[Cell], target, protocol: Protocol, settings: Settings, store: Store, *,
-             resume: bool, on_event: Callable[[str, Cell, Result | None], None] = lambda *a: None) -> list[Result]:
+             resume: bool, on_event: Callable[[str, Cell, Result | None], None] = lambda *a: None,
+             rebuild: bool = False) -> list[Result]:
     """Measures every cell; returns the results (stored ones for cells --resume skips).
     Exceptions from one cell are recorded in the store as errors and the grid goes on."""
     run_id = store.start_run({**exporter_versions(), "device": target.describe()})
     results = []
     for cell in cells:
         on_event("export", cell, None)
-        subject = variant_subject(cell)
+        subject = variant_subject(cell, rebuild)
         s = settings_of(subject, settings, protocol, target.core)
         key = measurement_key(cell.variant, subject.sha256 or "torch", cell.runtime, target.name, s)
         if resume and store.has(key):

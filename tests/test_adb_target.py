@@ -56,8 +56,8 @@ def two_variants(artifact, monkeypatch, tmp_path):
     copy = tmp_path / "other.tflite"
     shutil.copy(artifact.path, copy)
     real = runner.get_artifact
-    monkeypatch.setattr(runner, "get_artifact", lambda v, fmt: replace(artifact, path=copy, variant=OTHER)
-                        if str(v) == OTHER else real(v, fmt))
+    monkeypatch.setattr(runner, "get_artifact", lambda v, fmt, **kw: replace(artifact, path=copy, variant=OTHER)
+                        if str(v) == OTHER else real(v, fmt, **kw))
     return copy
 
 

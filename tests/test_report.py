@@ -143,7 +143,7 @@ def test_roofline_without_calibration_on_a_phone_says_so(db, tmp_path):
 
 @pytest.mark.parametrize("content, problem", [
     ("variant,precision,top1\nmobilenet_v3_large,fp32,75\nnonet,fp32,70\n", ":3: unknown variant 'nonet'"),
-    ("variant,precision,top1\nmobilenet_v3_large:width=0.5,fp32,140\n", ":2: top1 140 is outside 0-100"),
+    ("variant,precision,top1\nmobilenet_v3_large:width=0.5,fp32,140\n", ":2: top1 '140' is outside 0..100"),
     ("variant,top1\nmobilenet_v3_large,75\n", ":1: missing column precision"),
     ("variant,precision,top1\nmobilenet_v3_large,fp32,high\n", ":2: top1 'high' is not a number"),
 ])

@@ -1,3 +1,5 @@
+import random
+
 import pytest
 import yaml
 
@@ -114,3 +116,20 @@ def test_last_channel_rule():
 
 def test_variant_lists_split_between_variants_not_knobs():
     assert split_variant_list("a,b:width=0.75,res=160, c ,d:se=off,") == ["a", "b:width=0.75,res=160", "c", "d:se=off"]
+
+
+def test_width_ids_are_exact_canonical_and_distinct():
+    rng = random.Random(9)
+    widths = {rng.uniform(0, 4) for _ in range(2000)}
+    widths |= {round(rng.uniform(0.1, 2), rng.randint(1, 9)) for _ in range(2000)}   # short decimals too
+    widths -= {0.0, 1.0}
+    ids = set()
+    for w in widths:
+        v = parse_variant(f"mobilenet_v3_small:width={w!r}")
+        assert v.width == w and parse_variant(str(v)) == v and str(parse_variant(str(v))) == str(v)
+        ids.add(str(v))
+    assert len(ids) == len(widths)   # two different widths never share an ID (and so a cache entry)
+    near = [str(parse_variant(f"mobilenet_v3_small:width={w}")) for w in ("0.9166666", "0.916667")]
+    assert near == ["mobilenet_v3_small:width=0.9166666", "mobilenet_v3_small:width=0.916667"]
+    assert str(parse_variant("mobilenet_v3_small:width=0.750")) == "mobilenet_v3_small:width=0.75"
+    assert str(parse_variant("mobilenet_v3_small:width=1.000")) == "mobilenet_v3_small"

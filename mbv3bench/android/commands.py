@@ -8,6 +8,9 @@ from pathlib import Path
 import click
 
 from ..core.errors import UserError
+from ..core.untrusted import MiB, read_bytes
+
+LOG_LIMIT = 64 * MiB    # a log with per-op tables of a large model is a few MB
 
 
 def _probe(serial: str, transport: str) -> dict:
@@ -98,7 +101,7 @@ def ingest(logfile: str, device: str, variant: str | None, db: str, as_json: boo
     from .benchmark_log import BenchmarkLogError, parse_benchmark_log
 
     path = Path(logfile)
-    data = path.read_bytes()
+    data = read_bytes(path, LOG_LIMIT, "a benchmark_model log")
     try:
         log = parse_benchmark_log(data.decode("utf-8", "replace"))
     except BenchmarkLogError as e:

@@ -340,8 +340,8 @@ class AdbTarget:
             raise MeasurementError(f"benchmark_model failed on {self.where} ({status}): {_tail(out)}")
         try:
             log = parse_benchmark_log(out)
-        except BenchmarkLogError:
-            raise MeasurementError(f"benchmark_model printed no timings on {self.where}: {_tail(out)}") from None
+        except BenchmarkLogError as e:   # no timings, or numbers out of bounds
+            raise MeasurementError(f"benchmark_model output on {self.where} is unusable ({e}): {_tail(out)}") from None
         if log.avg_us is None:
             raise MeasurementError(f"benchmark_model printed no average on {self.where}: {_tail(out)}")
         return log

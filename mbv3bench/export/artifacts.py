@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
 import sys
@@ -19,14 +20,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import UserError
+from ..core.errors import UserError, one_line, shown
 from ..core.output import check_writable
 from ..core.registry import FORMATS, check_format, native_runtime
+from ..core.untrusted import MiB, check_size, read_bytes, read_head
 from ..runtimes.inputs import SEED, input_array, input_shape
-from ..zoo.spec import Variant, parse_variant, spec_path
+from ..zoo.spec import SPEC_LIMIT, Variant, parse_variant, spec_path
 
 EXPORTERS = ("mbv3bench", "torch", "onnx", "onnxscript", "litert-torch", "ai-edge-quantizer", "ai-edge-litert")
 FP32_TOLERANCE = 1e-4   # max abs error of the logits against torch, relative to their scale when above 1
+MANIFEST_LIMIT = 1 * MiB    # a manifest is about 1 KB
+MODEL_LIMIT = 256 * MiB     # 10x the largest MobileNet-family model; onnx holds a file in memory twice over
+MAX_INPUT_ELEMENTS = 1 << 26  # 256 MiB of float32 input: far beyond any image model's
+# file systems cap a name at 255 bytes; the cache key in the name already tells long variants apart
+MAX_NAME_CHARS = 100
+REBUILD_HINT = "delete it, or pass --rebuild (export, run, profile) to export it again"
 
 
 def artifact_dir() -> Path:
@@ -63,7 +71,7 @@ def sha256_file(path: Path) -> str:
 
 
 def _key(v: Variant, fmt: str, versions: dict) -> str:
-    spec_bytes = spec_path(v.name).read_bytes()
+    spec_bytes = read_bytes(spec_path(v.name), SPEC_LIMIT, "model spec")
     doc = json.dumps({"variant": str(v), "spec": hashlib.sha256(spec_bytes).hexdigest(), "format": fmt,
                       "seed": SEED, "exporters": versions}, sort_keys=True)
     return hashlib.sha256(doc.encode()).hexdigest()
@@ -132,8 +140,39 @@ def _output_to(log: Path):
             os.close(saved[1])
 
 
-def _safe_name(variant: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", variant)
+def cache_stem(v: Variant, fmt: str, key: str) -> Path:
+    """The cache entry's path without its suffix; its name stays short whatever the variant."""
+    return artifact_dir() / fmt / f"{re.sub(r'[^A-Za-z0-9_.=-]+', '_', str(v))[:MAX_NAME_CHARS]}.{key[:16]}"
+
+
+def _well_formed(info, key: str) -> bool:
+    """Whether a manifest holds what get_artifact wrote for this key (and finite checks only)."""
+    if not isinstance(info, dict) or info.get("key") != key or not isinstance(info.get("exporter"), dict):
+        return False
+    sha, check = info.get("sha256"), info.get("check")
+    return (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha) is not None and isinstance(check, dict)
+            and {"max_abs_err", "logit_scale"} <= check.keys()
+            and all(type(x) in (int, float) and math.isfinite(x) for x in check.values()))
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _cached(path: Path, manifest: Path, key: str, v: Variant, fmt: str) -> Artifact:
+    """The cache entry, checked: an unreadable or wrong-shaped manifest or a changed file is a
+    corrupted entry, reported rather than used."""
+    try:
+        info = json.loads(read_bytes(manifest, MANIFEST_LIMIT, "artifact manifest"), parse_constant=_no_constant)
+    except (UserError, ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        info = None
+    if not _well_formed(info, key):
+        raise UserError(f"cached artifact {path} is corrupted (its manifest {manifest.name} is unreadable "
+                        f"or not one this tool wrote); {REBUILD_HINT}")
+    if sha256_file(path) != info["sha256"]:
+        raise UserError(f"cached artifact {path} is corrupted (its sha256 differs from {manifest.name}); "
+                        f"{REBUILD_HINT}")
+    return Artifact(path, str(v), fmt, info["sha256"], info["exporter"], info["check"], cached=True)
 
 
 def get_artifact(variant: Variant | str, fmt: str, *, rebuild: bool = False) -> Artifact:
@@ -142,14 +181,10 @@ def get_artifact(variant: Variant | str, fmt: str, *, rebuild: bool = False) -> 
     v = parse_variant(variant) if isinstance(variant, str) else variant
     versions = exporter_versions()
     key = _key(v, fmt, versions)
-    stem = str(artifact_dir() / fmt / f"{_safe_name(str(v))}.{key[:16]}")
+    stem = str(cache_stem(v, fmt, key))
     path, manifest, log = Path(stem + FORMATS[fmt].suffix), Path(stem + ".json"), Path(stem + ".log")
     if manifest.is_file() and path.is_file() and not rebuild:
-        info = json.loads(manifest.read_text())
-        if sha256_file(path) != info["sha256"]:
-            raise UserError(f"cached artifact {path} is corrupted (its sha256 differs from {manifest.name}); "
-                            "delete it, or pass --rebuild, to export again")
-        return Artifact(path, str(v), fmt, info["sha256"], info["exporter"], info["check"], cached=True)
+        return _cached(path, manifest, key, v, fmt)
     check_writable(path.parent, "folder")   # before minutes of export, not after
     from ..zoo.build import build
 
@@ -159,7 +194,7 @@ def get_artifact(variant: Variant | str, fmt: str, *, rebuild: bool = False) -> 
         try:
             _export(module, v, fmt, tmp)
         except Exception as e:
-            raise UserError(f"{fmt} export of {v} failed: {str(e).splitlines()[0][:200]} (log: {log})") from None
+            raise UserError(f"{fmt} export of {v} failed: {one_line(e)} (log: {log})") from None
         check = _check_numerics(module, v, fmt, tmp)
     tmp.replace(path)   # only a checked export gets the cache's name
     sha = sha256_file(path)
@@ -168,33 +203,73 @@ def get_artifact(variant: Variant | str, fmt: str, *, rebuild: bool = False) -> 
     return Artifact(path, str(v), fmt, sha, versions, check, cached=False)
 
 
+def _checked_shape(path: Path, dims) -> tuple[int, ...]:
+    """The input shape to feed, symbolic or unknown dimensions (0, -1) measured at 1, refused when
+    the input alone would fill memory."""
+    shape = tuple(max(int(d), 1) for d in dims)
+    if math.prod(shape) > MAX_INPUT_ELEMENTS:
+        raise UserError(f"{path}: input shape {'x'.join(map(str, shape))} has more than "
+                        f"{MAX_INPUT_ELEMENTS:,} elements, the limit")
+    return shape
+
+
+def _tflite_input(path: Path) -> tuple[int, ...]:
+    head = read_head(path, 8)
+    if len(head) < 8 or head[4:8] != b"TFL3":
+        raise UserError(f"{path}: not a TFLite model (no TFL3 flatbuffer identifier)")
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        details = Interpreter(model_path=str(path)).get_input_details()
+    except (ValueError, RuntimeError) as e:
+        raise UserError(f"{path}: not a loadable TFLite model ({one_line(e)})") from None
+    if not details:
+        raise UserError(f"{path}: the model has no input")
+    return _checked_shape(path, details[0]["shape"])
+
+
+def _check_external_data(path: Path, model) -> None:
+    """Weights kept in files beside the model (torch's dynamo exporter writes them) are read by the
+    runtime too: each must be a regular file inside the model's folder, and all of them together
+    within MODEL_LIMIT, like the model itself."""
+    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+
+    folder = path.resolve().parent
+    total = 0
+    for location in {ExternalDataInfo(t).location for t in model.graph.initializer if uses_external_data(t)}:
+        data = (folder / location).resolve()
+        if folder not in data.parents:
+            raise UserError(f"{path}: its external data {shown(location)} lies outside the model's folder")
+        total += check_size(data, MODEL_LIMIT, "external data of a model")
+    if total > MODEL_LIMIT:
+        raise UserError(f"{path}: its external data files hold {total >> 20} MiB, more than the "
+                        f"{MODEL_LIMIT >> 20} MiB a model may have")
+
+
+def _onnx_input(path: Path) -> tuple[int, ...]:
+    import onnx
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+        _check_external_data(path, model)
+        onnx.checker.check_model(str(path))   # by path: it finds external data beside the file
+    except UserError:
+        raise
+    except Exception as e:  # onnx raises several unrelated types for a bad file
+        raise UserError(f"{path}: not a valid ONNX model ({one_line(e)})") from None
+    initializers = {i.name for i in model.graph.initializer}
+    first = next((i for i in model.graph.input if i.name not in initializers), None)
+    if first is None:
+        raise UserError(f"{path}: the model has no input")
+    return _checked_shape(path, [d.dim_value for d in first.type.tensor_type.shape.dim])
+
+
 def foreign_artifact(path: Path) -> tuple[str, tuple[int, ...]]:
-    """The format and input shape of a model file the tool did not build, after checking it is one."""
+    """The format and input shape of a model file the tool did not build, after checking it is one
+    and that its size is within MODEL_LIMIT (the runtimes read it whole)."""
     path = Path(path)
     if path.suffix not in (".onnx", ".tflite"):
-        raise UserError(f"{path}: unknown model file type {path.suffix!r}; allowed: .onnx, .tflite")
-    try:
-        head = path.read_bytes()[:8] if path.suffix == ".tflite" else None
-    except OSError as e:
-        raise UserError(f"{path}: cannot read ({e.strerror})") from None
+        raise UserError(f"{path}: unknown model file type {shown(path.suffix)}; allowed: .onnx, .tflite")
+    check_size(path, MODEL_LIMIT, "a model file")
     if path.suffix == ".tflite":
-        if len(head) < 8 or head[4:8] != b"TFL3":
-            raise UserError(f"{path}: not a TFLite model (no TFL3 flatbuffer identifier)")
-        from ai_edge_litert.interpreter import Interpreter
-
-        try:
-            details = Interpreter(model_path=str(path)).get_input_details()[0]
-        except (ValueError, RuntimeError) as e:
-            raise UserError(f"{path}: not a loadable TFLite model ({str(e).splitlines()[0][:200]})") from None
-        return "tflite", tuple(int(d) for d in details["shape"])
-    import onnx
-
-    try:
-        model = onnx.load(str(path))
-        onnx.checker.check_model(model)
-    except Exception as e:  # onnx raises several unrelated types for a bad file
-        raise UserError(f"{path}: not a valid ONNX model ({str(e).splitlines()[0][:200]})") from None
-    initializers = {i.name for i in model.graph.initializer}
-    first = next(i for i in model.graph.input if i.name not in initializers)
-    # symbolic dimensions (a batch "N") are measured at 1
-    return "onnx", tuple(d.dim_value or 1 for d in first.type.tensor_type.shape.dim)
+        return "tflite", _tflite_input(path)
+    return "onnx", _onnx_input(path)

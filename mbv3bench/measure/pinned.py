@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -27,7 +28,19 @@ def run_pinned(module: str, job: dict, *, threads: int, what: str, timeout: floa
                               text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         raise MeasurementError(f"{what} timed out after {timeout:g} s") from None
+    if proc.returncode < 0:
+        # a signal's victim never wrote why: its last line is whatever it logged before
+        raise MeasurementError(f"{what}: {_killed_by(-proc.returncode)}")
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
         raise MeasurementError(f"{what}: {tail}")
     return json.loads(proc.stdout)
+
+
+def _killed_by(number: int) -> str:
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = f"signal {number}"
+    # the kernel's OOM killer sends SIGKILL, and is what usually sends it
+    return f"killed by {name}" + (" (out of memory?)" if number == signal.SIGKILL else "")

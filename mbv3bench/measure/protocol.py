@@ -21,6 +21,9 @@ PROCESS_LIMIT = 0.10    # (slowest - fastest process median) / fastest
 # the keys of a result's `latency_ms`
 LATENCY_KEYS = ("median", "mean", "std", "p10", "p90", "ci95", "min", "max")
 CV_LIMIT = 0.10         # std / mean, where only a summary is known (the spread limit for a normal shape)
+# bounds of the CLI's protocol options: a measurement's worker is stopped after 900 s anyway
+MAX_SECS = 3600.0
+MAX_COUNT = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,11 @@ class Protocol:
 
         for name in ("runs", "processes", "warmup_runs", "profile_runs"):
             least = 1 if name in ("runs", "processes") else 0
-            if getattr(self, name) < least:
-                raise UserError(f"--{name.replace('_', '-')} must be >= {least}")
+            if not least <= getattr(self, name) <= MAX_COUNT:
+                raise UserError(f"--{name.replace('_', '-')} must be in {least}..{MAX_COUNT}")
         for name in ("min_secs", "warmup_secs", "max_secs"):
-            if getattr(self, name) < 0:
-                raise UserError(f"--{name.replace('_', '-')} must be >= 0")
+            if not 0 <= getattr(self, name) <= MAX_SECS:   # false for nan, which would never stop a loop
+                raise UserError(f"--{name.replace('_', '-')} must be in 0..{MAX_SECS:g} s")
         return self
 
     def as_dict(self) -> dict:

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 
+from ..core.errors import one_line
 from ..core.results import Job, RawMeasurement
 
 
@@ -44,7 +45,7 @@ def main() -> None:
     try:
         result = _measure(job).to_json()
     except Exception as e:  # the parent turns this into one line and keeps the grid going
-        print(f"{type(e).__name__}: {e}".splitlines()[0], file=sys.stderr)
+        print(one_line(e, typed=True), file=sys.stderr)
         sys.exit(3)
     json.dump(result, sys.stdout)
 

@@ -4,12 +4,14 @@ row has no top-1, and reports leave it out and say so."""
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.errors import UserError
+from ..core.errors import UserError, shown
 from ..core.registry import PRECISIONS
 from ..core.resources import BUILTIN_MODELS
+from ..core.untrusted import MiB, number, read_text
 from ..zoo.spec import SpecError, Variant, parse_variant
 
 ACCURACY_CSV = BUILTIN_MODELS / "accuracy.csv"
@@ -17,6 +19,7 @@ PAPER_LATENCY_CSV = BUILTIN_MODELS / "paper_latency.csv"
 PIXELS = ("pixel1", "pixel2", "pixel3")
 # when a variant is in several published tables, the paper's own tables win over its companions
 TABLE_PRIORITY = ("3", "4", "5", "tf-slim")
+CSV_LIMIT = 4 * MiB     # a row is ~60 bytes: room for every variant there is
 
 
 @dataclass(frozen=True)
@@ -27,12 +30,8 @@ class Top1:
 
 def _rows(path: Path, required: tuple[str, ...]):
     """(line number, row) of a CSV, every problem a UserError naming file and line."""
+    reader = csv.DictReader(io.StringIO(read_text(path, CSV_LIMIT, "CSV file"), newline=""))
     try:
-        f = open(path, newline="")
-    except OSError as e:
-        raise UserError(f"{path}: cannot read ({e.strerror})") from None
-    with f:
-        reader = csv.DictReader(f)
         missing = [c for c in required if c not in (reader.fieldnames or [])]
         if missing:
             raise UserError(f"{path}:1: missing column {', '.join(missing)}; "
@@ -42,28 +41,28 @@ def _rows(path: Path, required: tuple[str, ...]):
             if empty:
                 raise UserError(f"{path}:{reader.line_num}: missing value for {', '.join(empty)}")
             yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k is not None}
+    except csv.Error as e:  # e.g. a field longer than the csv module's limit
+        # the csv module counts a line once it has parsed it: the bad one is the next
+        raise UserError(f"{path}:{reader.line_num + 1}: not valid CSV ({e})") from None
 
 
 def _variant(path: Path, line: int, text: str) -> str:
     try:
         return str(parse_variant(text))
     except SpecError as e:
-        raise UserError(f"{path}:{line}: unknown variant {text!r} ({e})") from None
+        raise UserError(f"{path}:{line}: unknown variant {shown(text)} ({e})") from None
 
 
 def _number(path: Path, line: int, column: str, text: str, lo: float, hi: float) -> float:
     try:
-        value = float(text)
-    except ValueError:
-        raise UserError(f"{path}:{line}: {column} {text!r} is not a number") from None
-    if not lo <= value <= hi:
-        raise UserError(f"{path}:{line}: {column} {value:g} is outside {lo:g}-{hi:g}")
-    return value
+        return number(text, lo, hi)
+    except ValueError as e:
+        raise UserError(f"{path}:{line}: {column} {e}") from None
 
 
 def _precision(path: Path, line: int, text: str) -> str:
     if text not in PRECISIONS:
-        raise UserError(f"{path}:{line}: precision {text!r} is not allowed; allowed: {', '.join(PRECISIONS)}")
+        raise UserError(f"{path}:{line}: precision {shown(text)} is not allowed; allowed: {', '.join(PRECISIONS)}")
     return text
 
 
@@ -83,12 +82,18 @@ class AccuracyTable:
 
 
 def load_accuracy(user_file: str | Path | None = None) -> AccuracyTable:
-    """The published top-1s, with a user's file (variant,precision,top1[,source]) adding or overriding rows."""
+    """The published top-1s, with a user's file (variant,precision,top1[,source]) adding or overriding
+    rows. Within one file a (variant, precision) may appear once: which of two would win is a guess."""
     rows: dict[tuple[str, str], Top1] = {}
     files = [(ACCURACY_CSV, None)] + ([(Path(user_file), f"user file {Path(user_file).name}")] if user_file else [])
     for path, default_source in files:
+        seen: dict[tuple[str, str], int] = {}
         for line, r in _rows(path, ("variant", "precision", "top1") + (("source",) if default_source is None else ())):
             key = (_variant(path, line, r["variant"]), _precision(path, line, r["precision"]))
+            if key in seen:
+                raise UserError(f"{path}:{line}: {key[0]} {key[1]} is already on line {seen[key]}; "
+                                "give each variant and precision once")
+            seen[key] = line
             rows[key] = Top1(_number(path, line, "top1", r["top1"], 0, 100), r.get("source") or default_source)
     return AccuracyTable(rows)
 

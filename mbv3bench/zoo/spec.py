@@ -9,16 +9,18 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from ..core.errors import UserError
+from ..core.errors import UserError, shown
 from ..core.resources import display, find_yaml, model_dirs, names_in
+from ..core.untrusted import MiB, integer, number, read_yaml
 
 
 NONLINEARITIES = {"RE": "relu", "RE6": "relu6", "HS": "hswish", "-": None}
 SE_SQUEEZE = ("expansion/4", "input/4")
 SE_GATES = ("hardsigmoid", "sigmoid")
 BLOCK_COLUMNS = ("k", "exp", "t", "out", "n", "se", "nl", "s")
+SPEC_LIMIT = 1 * MiB        # a spec is a few KB
+MAX_WIDTH = 4.0
+RES_RANGE = (32, 2048)      # pixels; beyond 2048 nothing about a MobileNet is being measured
 
 
 class SpecError(UserError, ValueError):
@@ -181,7 +183,7 @@ def catalog() -> list[str]:
 def spec_path(name: str) -> Path:
     path = find_yaml(model_dirs(), name)
     if path is None:
-        raise SpecError(f"unknown network {name[:100]!r}; allowed: {', '.join(catalog())}")
+        raise SpecError(f"unknown network {shown(name)}; allowed: {', '.join(catalog())}")
     return path
 
 
@@ -192,11 +194,7 @@ def load_spec(name: str) -> ModelSpec:
 @functools.cache
 def _load_spec(path: Path) -> ModelSpec:
     where = display(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise SpecError(f"{where}: not a readable YAML spec ({str(e).splitlines()[0][:200]})") from None
-    spec = parse_spec(data, where)
+    spec = parse_spec(read_yaml(path, SPEC_LIMIT, "model spec", SpecError), where)
     if spec.name != path.stem:
         _fail(f"{where}.name", f"{spec.name!r} differs from the file name {path.stem!r}")
     return spec
@@ -240,33 +238,37 @@ def _format(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return f"{value:g}"
+        # the shortest text that reads back as the same float: two widths never share an ID
+        # (and so a cache entry), while 0.750 and 0.75 still do
+        return repr(value)
     return str(value)
 
 
 def _parse_knob(spec: ModelSpec, key: str, raw: str):
     """Returns the knob's value, or None when it equals the default."""
     def bad(allowed: str):
-        raise SpecError(f"bad value {key}={raw!r}; allowed: {allowed}")
+        raise SpecError(f"bad value {key}={shown(raw)}; allowed: {allowed}")
 
     if key == "width":
         try:
-            w = float(raw)
+            w = number(raw, 0, MAX_WIDTH)
         except ValueError:
-            bad("a multiplier in (0, 4], e.g. 0.35, 0.75, 1.25")
-        if not 0 < w <= 4:
-            bad("a multiplier in (0, 4], e.g. 0.35, 0.75, 1.25")
+            w = 0.0
+        if w == 0:
+            bad(f"a multiplier in (0, {MAX_WIDTH:g}], e.g. 0.35, 0.75, 1.25")
         return None if w == 1.0 else w
     if key == "res":
-        if not re.fullmatch(r"\d+", raw) or int(raw) < 32:
-            bad("an input resolution in pixels, an integer >= 32")
-        return None if int(raw) == spec.resolution else int(raw)
+        try:
+            res = integer(raw, *RES_RANGE)
+        except ValueError:
+            bad("an input resolution in pixels, an integer in {}..{}".format(*RES_RANGE))
+        return None if res == spec.resolution else res
     if key == "act":
         channels = sorted({c for _, c in spec.base_channels()})
         allowed = "relu, or hswish@N with N the output channels of a layer: " + ", ".join(map(str, channels))
         if raw == "relu":
             return raw
-        m = re.fullmatch(r"hswish@(\d+)", raw)
+        m = re.fullmatch(r"hswish@(\d{1,6})", raw)
         if not m or int(m.group(1)) not in channels:
             bad(allowed)
         return f"hswish@{int(m.group(1))}"
@@ -290,7 +292,7 @@ def _parse_knob(spec: ModelSpec, key: str, raw: str):
 def parse_variant(text: str) -> Variant:
     m = _ID.match(text.strip())
     if not m:
-        raise SpecError(f"malformed variant ID {text!r}; expected NAME[:key=value,...], e.g. "
+        raise SpecError(f"malformed variant ID {shown(text)}; expected NAME[:key=value,...], e.g. "
                         "mobilenet_v3_large:width=0.75,res=160")
     name, rest = m.group(1), m.group(2)
     spec = load_spec(name)
@@ -300,11 +302,11 @@ def parse_variant(text: str) -> Variant:
             key, eq, raw = item.partition("=")
             key, raw = key.strip(), raw.strip()
             if not eq or not key or not raw:
-                raise SpecError(f"malformed knob {item!r} in {text!r}; expected key=value")
+                raise SpecError(f"malformed knob {shown(item)} in {shown(text)}; expected key=value")
             if key not in spec.knobs:
-                raise SpecError(f"unknown knob {key!r} for {name}; allowed: {', '.join(spec.knobs)}")
+                raise SpecError(f"unknown knob {shown(key)} for {name}; allowed: {', '.join(spec.knobs)}")
             if key in knobs:
-                raise SpecError(f"knob {key!r} given twice in {text!r}")
+                raise SpecError(f"knob {key!r} given twice in {shown(text)}")
             knobs[key] = _parse_knob(spec, key, raw)
     if knobs.get("minimal"):
         for key in ("act", "se", "hswish"):
