@@ -12,7 +12,7 @@ from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 
 from ..core.errors import UserError
-from .transport import LinkLost, LinkTimeout, PushFailed, Transport
+from .transport import LinkLost, LinkTimeout, NotAuthorized, PushFailed, Transport
 
 DEFAULT_KEY = "~/.config/mbv3bench/adbkey"
 CONNECT_TIMEOUT_S = 10
@@ -86,7 +86,7 @@ class DirectTransport(Transport):
         except (*LINK_ERRORS, adb_exc.AdbTimeoutError, adb_exc.DeviceAuthError) as e:
             self._device.close()
             if offered or isinstance(e, adb_exc.DeviceAuthError):
-                raise UserError(f"{self.serial} has not authorized our ADB key {key_path()}: accept it on the "
+                raise NotAuthorized(f"{self.serial} has not authorized our ADB key {key_path()}: accept it on the "
                                 "phone's screen (\"Allow USB debugging?\"), then run again") from None
             raise UserError(f"cannot reach the phone at {self.serial} directly: "
                             f"{e or type(e).__name__}") from None

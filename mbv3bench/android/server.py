@@ -16,7 +16,7 @@ from adbutils._adb import AdbConnection
 from adbutils.errors import AdbError, AdbTimeout
 
 from ..core.errors import UserError
-from .transport import LinkLost, LinkTimeout, PushFailed, Transport
+from .transport import LinkLost, LinkTimeout, NotAuthorized, PushFailed, Transport
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 5037
@@ -83,7 +83,7 @@ class ServerView:
         if state == "device":
             return serial
         if state == "unauthorized":
-            raise UserError(f"{serial} has not authorized this computer: accept the key on the phone's screen "
+            raise NotAuthorized(f"{serial} has not authorized this computer: accept the key on the phone's screen "
                             "(\"Allow USB debugging?\"), then run again")
         if state is not None:
             raise UserError(f"{serial} is {state} on the {self.route}: reconnect it (or `adb reconnect`)")

@@ -26,6 +26,10 @@ class PushFailed(Exception):
     """The phone refused a file; the message is the phone's own (e.g. "No space left on device")."""
 
 
+class NotAuthorized(UserError):
+    """The phone was reached but has not accepted the key: the route is right, the user must tap Allow."""
+
+
 class Transport:
     """One phone over one route. Methods raise LinkLost / LinkTimeout when the link fails and
     PushFailed when the phone refuses a file, whatever library speaks the protocol underneath."""
@@ -69,6 +73,8 @@ def open_transport(serial: str | None, mode: str = "auto") -> Transport:
             return server.ServerTransport(view, chosen)
     try:
         return direct.DirectTransport(serial)
+    except NotAuthorized:
+        raise
     except UserError as e:
         if mode == "direct":
             raise
