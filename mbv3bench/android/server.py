@@ -16,7 +16,7 @@ from adbutils._adb import AdbConnection
 from adbutils.errors import AdbError, AdbTimeout
 
 from ..core.errors import UserError
-from .transport import LinkLost, LinkTimeout, NotAuthorized, PushFailed, Transport
+from .transport import RC, LinkLost, LinkTimeout, NotAuthorized, PushFailed, Transport
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 5037
@@ -119,7 +119,13 @@ class ServerTransport(Transport):
             raise LinkLost(str(e) or type(e).__name__) from None
 
     def _exec(self, command: str, timeout: float) -> str:
-        return self._call(self._read_shell, command, timeout)
+        out = self._call(self._read_shell, command, timeout)
+        if RC not in out:
+            # The server ends a shell stream quietly when the phone goes away; ask it which it was.
+            state = self._call(self._device.get_state)
+            if state != "device":
+                raise LinkLost(f"the {self.route} lists {self.serial} as {state}")
+        return out
 
     def _read_shell(self, command: str, timeout: float) -> str:
         # adbutils' own shell() times out only between reads; this is a deadline for the whole command

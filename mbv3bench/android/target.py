@@ -25,6 +25,11 @@ POLL_S = 5                # cool-down polling period
 MAX_ATTEMPTS = 3          # a measurement and up to two re-measurements after cool-downs
 
 
+def _size(path: Path) -> str:
+    n = path.stat().st_size
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
+
+
 class AdbTarget:
     kind = "android"
 
@@ -183,8 +188,8 @@ class AdbTarget:
             except PushFailed as e:
                 if "no space" in str(e).lower():
                     raise MeasurementError(
-                        f"{self.where} is out of storage: the push of {local.name} ({local.stat().st_size / 1e6:.1f} "
-                        f"MB) to {remote} failed ({e}); free space on the phone, then run again with --resume"
+                        f"{self.where} is out of storage: the push of {local.name} ({_size(local)}) to {remote} "
+                        f"failed ({e}); free space on the phone, then run again with --resume"
                     ) from None
                 raise MeasurementError(f"push of {local} to {self.where}:{remote} refused: {e}") from None
             _, out = self._run(check, QUICK_TIMEOUT_S, f"checking {remote}")
