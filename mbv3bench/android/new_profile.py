@@ -44,26 +44,26 @@ def profile_text(name: str, serial: str, link) -> tuple[str, dict]:
     soc = " ".join(x for x in (info["soc_manufacturer"], info["soc_model"]) if x) or info["platform"]
     clocks = ", ".join(f"cpu{c} {khz / 1000:g}" for c, khz in sorted(freqs.items()))
     text = f"""\
-# {info['manufacturer'] or ''} {info['model'] or serial}, written by `mbv3bench devices add {name} --serial {serial}`
+# {info['manufacturer'] or ''} {info['model'] or ''}, written by `mbv3bench devices add {name} --serial {q(serial)}`
 # from the phone itself (getprop and sysfs). Build {info['fingerprint'] or 'unknown'}
 # cpuinfo_max_freq (MHz): {clocks}
 name: {q(name)}
 kind: android
 description: {q(f"{info['manufacturer'] or ''} {info['model'] or serial}".strip())}
-serial: {q(serial)}                  # used when --serial is not given
-model: {q(info['model'])}            # getprop ro.product.model (a mismatch is only a warning)
+serial: {q(serial)}  # used when --serial is not given
+model: {q(info['model'])}  # getprop ro.product.model (a mismatch is only a warning)
 soc: {q(soc)}
 soc_platform: {q(info['platform'])}  # getprop ro.board.platform
-abi: {q(info['abi'])}                # getprop ro.product.cpu.abi: pick the benchmark_model build for it
+abi: {q(info['abi'])}  # getprop ro.product.cpu.abi: pick the benchmark_model build for it
 android: {q(info['android'])}
 sdk: {info['sdk'] if info['sdk'] is not None else 'null'}
 # the large cores: those with the highest cpuinfo_max_freq; the first one is pinned (--core overrides)
 large_cores: {q(cores)}
-large_cores_mask: {q(mask(cores))}   # taskset mask of large_cores
-benchmark_binary: {q(BINARY_BY_ABI.get(info['abi'] or '', '~/.cache/mbv3bench/benchmark_model'))}   # on the host; --benchmark-binary overrides
-workdir: /data/local/tmp/mbv3bench   # on the phone, writable and executable by the shell user
-thermal_limit_c: 50             # any thermal zone above this (degrees C): cool down and measure again
-max_thermal_status: 0           # Android's thermal status above this (0 NONE, 1 LIGHT, ...): cool down
-cooldown_secs: 120              # longest wait for a cool-down, polling (--cooldown-secs overrides)
+large_cores_mask: {q(mask(cores))}  # taskset mask of large_cores
+benchmark_binary: {q(BINARY_BY_ABI.get(info['abi'] or '', '~/.cache/mbv3bench/benchmark_model'))}  # on the host; --benchmark-binary overrides
+workdir: /data/local/tmp/mbv3bench  # on the phone, writable and executable by the shell user
+thermal_limit_c: 50  # any thermal zone above this (degrees C): cool down and measure again
+max_thermal_status: 0  # Android's thermal status above this (0 NONE, 1 LIGHT, ...): cool down
+cooldown_secs: 120  # longest wait for a cool-down, polling (--cooldown-secs overrides)
 """
     return text, {**info, "large_cores": cores, "mask": mask(cores)}
