@@ -19,7 +19,11 @@ class _Cli(click.Group):
         try:
             return super().main(*args, standalone_mode=False, **kwargs)
         except click.exceptions.UsageError as e:
-            command = f"mbv3bench {e.ctx.info_name}: " if e.ctx and e.ctx.parent else ""
+            names, ctx = [], e.ctx  # the subcommands, e.g. "mbv3bench devices add: "
+            while ctx is not None and ctx.parent is not None:
+                names.insert(0, ctx.info_name)
+                ctx = ctx.parent
+            command = f"mbv3bench {' '.join(names)}: " if names else ""
             click.echo(f"error: {command}{e.format_message()} (see --help)", err=True)
             sys.exit(2)
         except click.exceptions.Abort:

@@ -34,7 +34,6 @@ import os
 import posixpath
 import re
 import select
-import shlex
 import signal
 import socket
 import struct

@@ -117,6 +117,7 @@ def test_broken_binary_is_one_line(cli, phone, artifact, tmp_path, script, expec
     (line,) = stderr.strip().splitlines()
     assert line.startswith("error: 1 measurement(s) failed: benchmark_model ")
     assert expected.format(phone.address) in line
+    assert phone.fixed_performance_log.read_text() == "true\nfalse\n"  # restored after the failure too
 
 
 def test_missing_binary_and_refused_push(cli, phone, artifact, tmp_path):

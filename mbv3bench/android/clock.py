@@ -108,7 +108,7 @@ def below_top_reason(res: dict | str, fixed_performance: str) -> str | None:
     """The flag for a run whose core ran mostly below its top clock, with the figures."""
     if not isinstance(res, dict) or res["below_top_share"] <= MOSTLY:
         return None
-    why = "; fixed performance mode holds the clock there" if fixed_performance == "on" else ""
+    why = "; fixed performance mode was on, which may hold it there" if fixed_performance == "on" else ""
     return (f"core {res['core']} ran {100 * res['below_top_share']:.0f}% of the run below its top clock "
             f"{res['top_mhz']:g} MHz (mostly at {res['mostly_at_mhz']:g} MHz){why}")
 
