@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from .android.transport import MODES as TRANSPORTS
 from .core.errors import UserError
 from .core.registry import EXPORT_FORMATS, PRECISIONS, RUNTIMES
 
@@ -21,7 +22,11 @@ class _Cli(click.Group):
         try:
             return super().main(*args, standalone_mode=False, **kwargs)
         except click.exceptions.UsageError as e:
-            command = f"mbv3bench {e.ctx.info_name}: " if e.ctx and e.ctx.parent else ""
+            names, ctx = [], e.ctx  # the subcommands, e.g. "mbv3bench devices add: "
+            while ctx is not None and ctx.parent is not None:
+                names.insert(0, ctx.info_name)
+                ctx = ctx.parent
+            command = f"mbv3bench {' '.join(names)}: " if names else ""
             click.echo(f"error: {command}{e.format_message()} (see --help)", err=True)
             sys.exit(2)
         except click.exceptions.Abort:
@@ -178,8 +183,11 @@ def _protocol_options(f):
 
 def _phone_options(f):
     for opt in reversed([
-        click.option("--serial", help="Android: the phone's HOST:PORT (adb tcpip) or USB serial "
-                                      "(default: the USB phone)."),
+        click.option("--serial", help="Android: the phone as `adb devices` lists it, or HOST:PORT (adb tcpip) "
+                                      "(default: the only phone)."),
+        click.option("--transport", type=click.Choice(TRANSPORTS), default="auto", show_default=True,
+                     help="Android: server (a running adb server, port $ANDROID_ADB_SERVER_PORT or 5037), "
+                          "direct (adb-shell over TCP or USB), auto (the server when it knows the phone)."),
         click.option("--benchmark-binary", type=click.Path(dir_okay=False),
                      help="Android: TFLite's benchmark_model for the phone (default: the device profile's)."),
         click.option("--cooldown-secs", type=float, help="Android: longest wait for a hot phone to cool down "
@@ -193,7 +201,7 @@ def _open_target(device: str, kw: dict):
     from .targets.profiles import load_device
     from .targets import open_target
 
-    target = open_target(load_device(device), core=kw["core"], serial=kw["serial"],
+    target = open_target(load_device(device), core=kw["core"], serial=kw["serial"], transport=kw["transport"],
                          benchmark_binary=kw["benchmark_binary"], cooldown_secs=kw["cooldown_secs"])
     # a phone's work directory is removed however the command ends
     click.get_current_context().call_on_close(target.close)

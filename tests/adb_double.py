@@ -9,7 +9,8 @@ The "device" is a temporary sandbox folder.  Device paths map into it
 
 * `shell:CMD` / `exec:CMD` -- v1 shell (raw output stream, then CLSE).  CMD runs under
   the host's real `/bin/sh -c` (so quoting is real), cwd = sandbox, with
-  `<sandbox>/system/bin` (stubs for getprop, taskset, reboot, dumpsys) first on PATH
+  `<sandbox>/system/bin` (stubs for getprop, taskset, reboot, dumpsys, cmd: see
+  adb_double_stubs.py) first on PATH
   and the directory of the running Python second (so `#!/usr/bin/env python3` scripts
   pushed to the device run with the test's interpreter).  Before running, device paths
   in CMD are rewritten by a plain textual substitution: every `/data/`, `/sys/`,
@@ -18,7 +19,9 @@ The "device" is a temporary sandbox folder.  Device paths map into it
   too, and `/data` without the trailing slash is not.  In the output, `<sandbox>/` is
   mapped back to `/`, so programs print device paths as they would on a phone.
 * `sync:` -- file sync v1: STAT, LIST, SEND, RECV, QUIT.  SEND writes only below
-  /data/ and /sdcard/ (elsewhere FAIL "Read-only file system").
+  /data/ and /sdcard/ (elsewhere FAIL "Read-only file system"); below /sdcard/ the mode is
+  dropped (0660, so nothing there is executable, like the real noexec FUSE mount); past
+  `set_free_space` it fails with "No space left on device".
 * `reboot:` -- only appends a line to `<sandbox>/REBOOTED` (like the `reboot` stub).
 * anything else (e.g. `shell:` without a command = interactive, `root:`) is refused
   with CLSE, the way adbd refuses a service it cannot open.
@@ -31,7 +34,6 @@ import os
 import posixpath
 import re
 import select
-import shlex
 import signal
 import socket
 import struct
@@ -39,8 +41,10 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from adb_double_stubs import stubs
 
 
 def _wire(name: bytes) -> int:
@@ -264,7 +268,10 @@ class _Conn:
                     self.token = os.urandom(20)
                     self.send(AUTH, AUTH_TOKEN, 0, self.token)
             elif arg0 == AUTH_RSAPUBLICKEY:
-                # A real phone would show "Allow USB debugging?"; the double taps Allow unless told not to.
+                # A real phone shows "Allow USB debugging?": the double taps Allow (True), Deny (False),
+                # or leaves the dialog open (None), when the host hears nothing and lists the phone unauthorized.
+                if dev.accept_new_keys is None:
+                    return
                 if not dev.accept_new_keys:
                     self.reset()  # RST rather than silence, so the host fails fast instead of timing out
                     raise OSError("public key refused")
@@ -456,14 +463,20 @@ class _Conn:
                 chunk = stream.read_exact(length)
                 if chunk is None:
                     return False
-                if f is not None:
-                    f.write(chunk)
+                if f is not None and error is None:
+                    kept = chunk if dev._free_bytes is None else chunk[:dev._free_bytes]
+                    f.write(kept)
+                    if dev._free_bytes is not None:
+                        dev._free_bytes -= len(kept)
+                    if len(kept) < len(chunk):
+                        error = "write failed: No space left on device"  # adbd's SendSyncFailErrno text
         finally:
             if f is not None:
                 f.close()
         if error is None:
+            # /sdcard is FUSE (sdcardfs before): it ignores the mode, and it is mounted noexec
             try:
-                os.chmod(local, int(mode_text) & 0o7777)
+                os.chmod(local, 0o660 if path.startswith("/sdcard/") else int(mode_text) & 0o7777)
                 os.utime(local, (mtime, mtime))
             except (OSError, ValueError) as e:
                 error = f"couldn't set attributes: {e}"
@@ -480,22 +493,37 @@ class AdbDeviceDouble:
     Beyond the basics: `require_auth` sends AUTH TOKEN and accepts a SIGNATURE by
     `public_key` (adbkey.pub text) or, unless `accept_new_keys=False`, any RSAPUBLICKEY
     (the user tapping "Allow"); `props` adds/overrides getprop values; `received` logs
-    every packet from hosts; `reboot_log`/`taskset_log` are the stubs' evidence files.
-    The state setters (set_temps, set_cur_freq, set_battery_level) need a started double.
+    every packet from hosts; `reboot_log`/`taskset_log`/`fixed_performance_log` are the stubs'
+    evidence files. The state setters (set_temps, set_cur_freq, set_battery_level,
+    set_thermal_status, set_run_freq, set_free_space) need a started double.
+
+    `accept_new_keys=None` leaves the "Allow USB debugging?" dialog open: the host hears nothing
+    (an adb server lists the phone as unauthorized). `max_hosts=1` makes it a phone only one host
+    program can hold, like a USB phone an adb server has: later connections are reset.
+    What the phone supports: `fixed_performance` (default: Android 11+), `thermal_service`
+    (`dumpsys thermalservice`), `cpufreq_stats` (stats/time_in_state), `pinning_works` (False: a
+    taskset that runs the command without pinning it), `allowed_cpus` (the shell's cpuset).
     """
 
     host = "127.0.0.1"
 
     def __init__(self, *, model="Pixel 3", soc="sdm845", abi="arm64-v8a", android="12", serial="DOUBLE01",
                  max_freqs_khz=(1766400,) * 4 + (2803200,) * 4, temps_mc=(35000, 36000), battery_level=80,
-                 require_auth=False, public_key: str | None = None, accept_new_keys: bool = True,
-                 props: Mapping[str, str] | None = None, port: int = 0):
+                 require_auth=False, public_key: str | None = None, accept_new_keys: bool | None = True,
+                 props: Mapping[str, str] | None = None, port: int = 0, max_hosts: int | None = None,
+                 fixed_performance: bool | None = None, thermal_service: bool = True, cpufreq_stats: bool = True,
+                 pinning_works: bool = True, allowed_cpus: Sequence[int] | None = None):
         self.model, self.soc, self.abi, self.android, self.serial = model, soc, abi, android, serial
         self.max_freqs_khz = tuple(max_freqs_khz)
         self._initial_temps = temps_mc
         self._battery_level = battery_level
         self.require_auth = require_auth
         self.accept_new_keys = accept_new_keys
+        self.max_hosts = max_hosts
+        sdk = _SDK_BY_RELEASE.get(str(android), 31)
+        self.fixed_performance = sdk >= 30 if fixed_performance is None else fixed_performance
+        self.thermal_service, self.cpufreq_stats = thermal_service, cpufreq_stats
+        self.pinning_works, self.allowed_cpus = pinning_works, allowed_cpus
         self._trusted_keys = [_parse_adb_pubkey(public_key)] if public_key else []
         product = re.sub(r"[^a-z0-9]+", "_", model.lower()).strip("_")
         self.props = {
@@ -507,7 +535,10 @@ class AdbDeviceDouble:
             "ro.soc.model": soc.upper(),  # Android 12+ reports e.g. "SDM845" here
             "ro.product.cpu.abi": abi,
             "ro.build.version.release": android,
-            "ro.build.version.sdk": str(_SDK_BY_RELEASE.get(str(android), 31)),
+            "ro.build.version.sdk": str(sdk),
+            "ro.product.cpu.abilist": abi + (",armeabi-v7a,armeabi" if abi == "arm64-v8a" else ""),
+            "ro.soc.manufacturer": "QTI" if soc.startswith(("sdm", "sm")) else "Generic",
+            "ro.build.fingerprint": f"google/{product}/{product}:{android}/SP1A.210812.016/7679548:user/release-keys",
             "ro.serialno": serial,
             **(props or {}),
         }
@@ -523,6 +554,7 @@ class AdbDeviceDouble:
         self._dead = False
         self._stopping = False
         self._fail_pushes = False
+        self._free_bytes: int | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
         self._listener: socket.socket | None = None
         self._accept_thread: threading.Thread | None = None
@@ -594,6 +626,12 @@ class AdbDeviceDouble:
                 except OSError:  # e.g. the host gave up before we accepted
                     continue
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                with self._lock:
+                    full = self.max_hosts is not None and len(self._conns) >= self.max_hosts
+                if full:  # like a USB phone another program holds: nobody else gets through
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    sock.close()
+                    continue
                 conn = _Conn(self, sock)
                 with self._lock:
                     self._conns.add(conn)
@@ -677,6 +715,22 @@ class AdbDeviceDouble:
     def set_battery_level(self, level: int) -> None:
         (self.sandbox / ".double/battery_level").write_text(f"{level}\n")
 
+    def set_thermal_status(self, status: int) -> None:
+        """Android's thermal status as `dumpsys thermalservice` reports it (0 NONE ... 6 SHUTDOWN)."""
+        (self.sandbox / ".double/thermal_status").write_text(f"{status}\n")
+
+    def set_run_freq(self, khz: int) -> None:
+        """The clock a pinned run books its cpufreq residency at (default: the top clock)."""
+        (self.sandbox / ".double/run_khz").write_text(f"{khz}\n")
+
+    def set_free_space(self, n_bytes: int | None) -> None:
+        """Storage left for pushes (None: unlimited); a push past it fails with ENOSPC, as adbd's does."""
+        self._free_bytes = n_bytes
+
+    @property
+    def fixed_performance_log(self) -> Path:
+        return self.sandbox / "FIXED_PERFORMANCE_LOG"
+
     # ---- the sandbox ----------------------------------------------------------------
 
     def _popen(self, command: str) -> subprocess.Popen | None:
@@ -706,6 +760,9 @@ class AdbDeviceDouble:
             (freq / "cpuinfo_max_freq").write_text(f"{khz}\n")
             (freq / "scaling_cur_freq").write_text(f"{khz}\n")
             (freq / "scaling_governor").write_text("schedutil\n")
+            if self.cpufreq_stats:  # a kernel without CONFIG_CPU_FREQ_STAT has no stats/ folder
+                (freq / "stats").mkdir()
+                (freq / "stats/time_in_state").write_text("".join(f"{f} 1000\n" for f in (khz // 3, 2 * khz // 3, khz)))
         for name in ("possible", "present", "online"):
             (cpu_root / name).write_text(f"0-{cpus - 1}\n")
         self.set_temps(self._initial_temps)
@@ -716,56 +773,10 @@ class AdbDeviceDouble:
                   f"CPU architecture: 8\nCPU variant\t: 0x7\nCPU part\t: {'0x802' if khz == top else '0x803'}\n"
                   f"CPU revision\t: 13\n" for i, khz in enumerate(self.max_freqs_khz)]
         (root / "proc/cpuinfo").write_text("\n".join(blocks) + f"\nHardware\t: {self.soc.upper()}\n")
-        q = shlex.quote
-        listing = " ".join(q(f"[{k}]: [{v}]") for k, v in sorted(self.props.items()))
-        cases = "\n".join(f"  {q(k)}) printf '%s\\n' {q(v)} ;;" for k, v in self.props.items())
-        stubs = {
-            "getprop": f"""#!/bin/sh
-# getprop stand-in: answers from the double's fixed property table.
-case "$1" in
-  '') printf '%s\\n' {listing} ;;
-{cases}
-  *) printf '%s\\n' "${{2-}}" ;;
-esac
-""",
-            "taskset": f"""#!/bin/sh
-# taskset stand-in: records the requested mask, then runs the command without pinning it.
-case "$1" in
-  ''|-*|*[!0-9a-fA-Fx]*) echo "taskset: usage: taskset MASK COMMAND [ARGS...] (only form the double knows)" >&2; exit 1 ;;
-esac
-[ $# -ge 2 ] || {{ echo "taskset: missing command" >&2; exit 1; }}
-echo "$*" >> {q(str(self.taskset_log))}
-shift
-exec "$@"
-""",
-            "reboot": f"""#!/bin/sh
-# reboot stand-in: never reboots anything, only leaves evidence for the tests.
-echo "reboot $*" >> {q(str(self.reboot_log))}
-""",
-            "dumpsys": f"""#!/bin/sh
-# dumpsys stand-in: only the battery service.
-if [ -n "$1" ] && [ "$1" != battery ]; then echo "Can't find service: $1"; exit 0; fi
-level=$(cat {q(str(root / ".double/battery_level"))})
-cat <<EOF
-Current Battery Service state:
-  AC powered: false
-  USB powered: true
-  Wireless powered: false
-  Max charging current: 500000
-  Max charging voltage: 5000000
-  Charge counter: 2450000
-  status: 2
-  health: 2
-  present: true
-  level: $level
-  scale: 100
-  voltage: 4123
-  temperature: 285
-  technology: Li-ion
-EOF
-""",
-        }
-        for name, text in stubs.items():
+        for name in ("thermal_status", "run_khz"):
+            (root / ".double" / name).write_text("0\n")
+        self.set_run_freq(top)
+        for name, text in stubs(self).items():
             path = root / "system/bin" / name
             path.write_text(text)
             path.chmod(0o755)

@@ -1,3 +1,5 @@
+import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,19 +25,26 @@ def cli():
     return run
 
 
+@contextmanager
+def environ(name: str, value: str):
+    """os.environ[name] = value for a session-wide fixture (monkeypatch is per test), then as before."""
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield value
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
 @pytest.fixture(scope="session", autouse=True)
 def shared_artifact_cache(tmp_path_factory):
     """One export cache for the whole test session (conversions take seconds), never the user's."""
-    import os
-
     path = tmp_path_factory.mktemp("artifacts")
-    old = os.environ.get("MBV3BENCH_ARTIFACTS")
-    os.environ["MBV3BENCH_ARTIFACTS"] = str(path)
-    yield path
-    if old is None:
-        del os.environ["MBV3BENCH_ARTIFACTS"]
-    else:
-        os.environ["MBV3BENCH_ARTIFACTS"] = old
+    with environ("MBV3BENCH_ARTIFACTS", str(path)):
+        yield path
 
 
 SMALL = "mobilenet_v3_small:res=96,width=0.35"   # the cheapest real variant: quick to export and run
@@ -72,3 +81,54 @@ def assert_results_doc(doc: dict) -> None:
     import jsonschema
 
     jsonschema.validate(doc, json.loads(RESULTS_SCHEMA.read_text()))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_user_adb_server():
+    """The phone code asks an adb server first: never the user's (5037), but a port where none runs,
+    unless a test starts its own there (adb_server in test_adb_server.py)."""
+    with environ("ANDROID_ADB_SERVER_PORT", str(free_port())):
+        yield
+
+
+@pytest.fixture(scope="session")
+def adb_key(tmp_path_factory):
+    """Our ADB key in a session folder, never the user's."""
+    path = tmp_path_factory.mktemp("adbkey") / "adbkey"
+    with environ("MBV3BENCH_ADB_KEY", str(path)):
+        yield path
+
+
+@pytest.fixture(scope="session")
+def artifact():
+    """The small variant's .tflite, exported once per session (~20 s)."""
+    from mbv3bench.export.artifacts import get_artifact
+
+    return get_artifact(SMALL, "tflite")
+
+
+@pytest.fixture
+def two_variants(artifact, monkeypatch, tmp_path):
+    """A second variant served by a copy of the small one's file: a second grid cell without a second
+    20 s export. Returns the copy's path."""
+    import shutil
+    from dataclasses import replace
+
+    import mbv3bench.runner as runner
+    from phone_helpers import OTHER
+
+    copy = tmp_path / "other.tflite"
+    shutil.copy(artifact.path, copy)
+    real = runner.get_artifact
+    monkeypatch.setattr(runner, "get_artifact", lambda v, fmt, **kw: replace(artifact, path=copy, variant=OTHER)
+                        if str(v) == OTHER else real(v, fmt, **kw))
+    return copy

@@ -20,6 +20,11 @@ import re
 import sys
 import time
 
+# What this build can do. A test makes an older build by rewriting these lines in a copy of the file
+# (a different binary, with its own sha256), as TFLite builds before 2.13 lack the output mode.
+SUPPORTS_OUTPUT_MODE = True
+VERSION_LINE = "INFO: LiteRT benchmark_model stand-in (mbv3bench tests), version 0.1.0"
+
 # flag -> (parser, default, label benchmark_model logs it under)
 _BOOL = {"true": True, "1": True, "false": False, "0": False}
 FLAGS = {  # in the order benchmark_model logs them
@@ -34,6 +39,8 @@ FLAGS = {  # in the order benchmark_model logs them
     "use_xnnpack": (_BOOL.__getitem__, None, "Use xnnpack"),  # None: XNNPACK as the default delegate
     "repo-root": (str, "", None),  # hidden: where mbv3bench lives
 }
+if SUPPORTS_OUTPUT_MODE:
+    FLAGS["op_profiling_output_mode"] = (str, "stdout", "Op profiling output mode.")
 
 
 def log(msg: str = "") -> None:
@@ -53,6 +60,9 @@ def _num(x: float) -> str:
 def parse_args(argv: list[str]) -> tuple[dict, list[str], list[str]]:
     values, given, unknown = {k: v[1] for k, v in FLAGS.items()}, [], []
     for arg in argv:
+        if arg in ("--help", "--help=true"):
+            given.append("help")
+            continue
         m = re.fullmatch(r"--([\w-]+)=(.*)", arg)
         if not m or m.group(1) not in FLAGS:
             unknown.append(arg)
@@ -130,12 +140,28 @@ def _section(text: str, title: str) -> list[str]:
     return []
 
 
-def benchmark_model_tables(litert_text: str) -> str | None:
-    """LiteRT's profile summary (space-padded, with [start]) as benchmark_model's tab tables."""
+def csv_tables(rows: list[dict], types: list[dict]) -> str:
+    """StatsCalculator's format_as_csv: ", "-separated cells; commas in a name become tabs (the node
+    type keeps its own, e.g. "Fully Connected (NC, F32) GEMM")."""
+    bar = "=" * 30
+    ops = [f"{r['type']}, {float(r['first']):g}, {float(r['avg']):g}, {float(r['pct']):g}%, {float(r['cdf']):g}%, "
+           f"{float(r['mem']):g}, {r['times']}, {r['name'].replace(',', chr(9))}" for r in rows]
+    by_type = [f"{t['type']}, {t['count']}, {float(t['avg']):g}, {float(t['pct']):g}%, {float(t['cdf']):g}%, "
+               f"{float(t['mem']):g}, {t['times']}" for t in types]
+    return "\n".join([f"{bar} Run Order {bar}", "node type, first, avg_ms, %, cdf%, mem KB, times called, name",
+                      *ops, "", f"{bar} Summary by node type {bar}",
+                      "node type, count, avg_ms, avg %, cdf %, mem KB, times called", *by_type, ""])
+
+
+def benchmark_model_tables(litert_text: str, csv: bool = False) -> str | None:
+    """LiteRT's profile summary (space-padded, with [start]) as benchmark_model's tab tables, or as
+    its CSV tables (--op_profiling_output_mode=csv)."""
     rows = [m.groupdict() for m in map(_ROW.match, _section(litert_text, "Run Order")) if m]
     types = [m.groupdict() for m in map(_TYPE_ROW.match, _section(litert_text, "Summary by node type")) if m]
     if not rows or not types:
         return None
+    if csv:
+        return csv_tables(rows, types)
 
     def f(value, width, suffix=""):
         return "\t" + f"{value}{suffix}".rjust(width + len(suffix))
@@ -168,18 +194,26 @@ def benchmark_model_tables(litert_text: str) -> str | None:
         *tail, ""])
 
 
-def op_profile(graph: str, use_xnnpack: bool, runs: int, repo_root: str) -> str:
+def op_profile(graph: str, use_xnnpack: bool, runs: int, repo_root: str, csv: bool) -> str:
     root = repo_root or os.environ.get("MBV3BENCH_REPO_ROOT", "")
     if root:
         sys.path.insert(0, root)
     from mbv3bench.runtimes.litert_capi import profile_summary
 
     text = profile_summary(graph, kernel_mode="delegate" if use_xnnpack else "builtin", runs=max(1, runs), warmup=1)
-    return benchmark_model_tables(text) or text  # unknown layout: pass LiteRT's text through as is
+    return benchmark_model_tables(text, csv) or text  # unknown layout: pass LiteRT's text through as is
 
 
 def main(argv: list[str]) -> int:
     opts, given, unknown = parse_args(argv)
+    if "help" in given:  # the flag list, as Flags::Usage prints it (to the error log, then exit 1)
+        if VERSION_LINE:
+            print(VERSION_LINE, flush=True)
+        print("usage: benchmark_model\nFlags:", file=sys.stderr)
+        for name, (_, default, label) in FLAGS.items():
+            if label:
+                print(f"\t--{name}={default}\toptional\t{label}", file=sys.stderr)
+        return 1
     log("STARTING!")
     if unknown:
         print(f"WARNING: Unconsumed cmdline flags: {' '.join(unknown)}", flush=True)
@@ -230,7 +264,10 @@ def main(argv: list[str]) -> int:
 
     if opts["enable_op_profiling"]:
         try:
-            tables = op_profile(graph, use_xnnpack, len(timed), opts["repo-root"])
+            mode = opts.get("op_profiling_output_mode", "stdout")
+            if mode not in ("stdout", "csv", "proto"):
+                return fail(f"Output mode{mode} is not supported. Supported values are: 'stdout', 'csv' and 'proto'.")
+            tables = op_profile(graph, use_xnnpack, len(timed), opts["repo-root"], mode == "csv")
         except ImportError as e:
             return fail(f"op profiling needs mbv3bench (--repo-root=PATH or MBV3BENCH_REPO_ROOT): {e}")
         log("Operator-wise Profiling Info for Regular Benchmark Runs:")

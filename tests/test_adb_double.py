@@ -5,7 +5,6 @@ import io
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 
 from adb_double import AdbDeviceDouble
+from conftest import free_port
 
 FAKE_BENCHMARK = Path(__file__).with_name("fake_benchmark_model.py")
 
@@ -185,15 +185,9 @@ def test_fake_benchmark_model_missing_graph(phone, adb):
     assert "ERROR: Could not open '" in out and out.endswith("rc=1\n")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.skipif(shutil.which("adb") is None, reason="needs Google's adb client (apt-get install adb)")
 def test_real_adb_client(phone, tmp_path):
-    server_port = str(_free_port())  # a private adb server, never the user's on 5037
+    server_port = str(free_port())  # a private adb server, never the user's on 5037
     # ...with its key and logs in tmp_path instead of ~/.android.
     home = tmp_path / "home"
     (home / ".android").mkdir(parents=True)

@@ -7,79 +7,17 @@ import os
 import shlex
 import shutil
 import stat
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from adb_double import AdbDeviceDouble
 from conftest import FIXTURES, assert_results_doc
+from phone_helpers import OTHER, VARIANT, job, open_on, run_on
 
-FAKE_BENCHMARK = Path(__file__).with_name("fake_benchmark_model.py")
-VARIANT = "mobilenet_v3_small:res=96,width=0.35"
-OTHER = "mobilenet_v3_small:res=64,width=0.35"
 PAPER_LAYERS = {"stem", "last_conv", "pool", "head_conv", "classifier"} | {f"bneck{i}" for i in range(1, 12)}
-FAST = ["--runtimes", "litert", "--runs", "5", "--min-secs", "0", "--warmup-runs", "1", "--warmup-secs", "0",
-        "--profile-runs", "2", "--benchmark-binary", str(FAKE_BENCHMARK)]
 
-pytestmark = pytest.mark.usefixtures("no_leaked_threads")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def private_env(tmp_path_factory):
-    """Artifacts and the ADB key in session folders, never the user's."""
-    root = tmp_path_factory.mktemp("env")
-    saved = {k: os.environ.get(k) for k in ("MBV3BENCH_ARTIFACTS", "MBV3BENCH_ADB_KEY")}
-    os.environ["MBV3BENCH_ARTIFACTS"] = str(root / "artifacts")
-    os.environ["MBV3BENCH_ADB_KEY"] = str(root / "key" / "adbkey")
-    yield root
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
-@pytest.fixture(scope="session")
-def artifact(private_env):
-    """The small variant's .tflite, exported once per session (~20 s)."""
-    from mbv3bench.export.artifacts import get_artifact
-
-    return get_artifact(VARIANT, "tflite")
-
-
-@pytest.fixture
-def two_variants(artifact, monkeypatch, tmp_path):
-    """OTHER served by a copy of VARIANT's file: a second grid cell without a second 20 s export."""
-    import mbv3bench.runner as runner
-
-    copy = tmp_path / "other.tflite"
-    shutil.copy(artifact.path, copy)
-    real = runner.get_artifact
-    monkeypatch.setattr(runner, "get_artifact", lambda v, fmt, **kw: replace(artifact, path=copy, variant=OTHER)
-                        if str(v) == OTHER else real(v, fmt, **kw))
-    return copy
-
-
-def _run(cli, phone, tmp_path, *args):
-    return cli("run", "--device", "pixel3", "--serial", phone.address, "--db", str(tmp_path / "r.sqlite"),
-               "--out-dir", str(tmp_path / "reports"), *FAST, *args)
-
-
-def _job(path, *, variant=VARIANT, per_layer=True):
-    from mbv3bench.core.results import Job
-
-    return Job(variant=variant, runtime="litert", format="tflite", artifact=str(path), input_shape=(1, 3, 96, 96),
-               threads=1, options={"xnnpack": True},
-               protocol={"runs": 3, "min_secs": 0, "warmup_runs": 1, "warmup_secs": 0, "max_secs": 30,
-                         "profile_runs": 2}, per_layer=per_layer)
-
-
-def _target(phone, **options):
-    from mbv3bench.targets.profiles import load_device
-    from mbv3bench.targets import open_target
-
-    return open_target(load_device("pixel3"), serial=phone.address, benchmark_binary=str(FAKE_BENCHMARK), **options)
+pytestmark = pytest.mark.usefixtures("no_leaked_threads", "adb_key")
 
 
 @pytest.mark.parametrize("xnnpack", [True, False])
@@ -88,7 +26,7 @@ def test_run_on_a_phone(cli, phone, artifact, tmp_path, xnnpack):
     from mbv3bench.runner import Subject, result_of
 
     out = tmp_path / "run.json"
-    code, stdout, stderr = _run(cli, phone, tmp_path, "--models", VARIANT, "--json", str(out),
+    code, stdout, stderr = run_on(cli, phone.address, tmp_path, "--models", VARIANT, "--json", str(out),
                                 *([] if xnnpack else ["--no-xnnpack"]))
     assert code == 0, stderr
     doc = json.loads(out.read_text())
@@ -127,17 +65,18 @@ def test_disconnect_mid_grid_then_resume(cli, artifact, two_variants, tmp_path):
             return count(command)
 
         phone._count_shell = drop_at_second_variant
-        code, _, stderr = _run(cli, phone, tmp_path, "--models", f"{VARIANT},{OTHER}")
+        code, _, stderr = run_on(cli, phone.address, tmp_path, "--models", f"{VARIANT},{OTHER}")
         address = phone.address
     assert code == 2
     assert stderr.strip().splitlines() == [
         f"error: device {address} disconnected during checking /data/local/tmp/mbv3bench/other.tflite; "
-        "finished measurements are kept; reconnect and run again with --resume"]
+        "finished measurements are kept; reconnect and run again with --resume; its fixed performance mode "
+        "stays on: end it with `adb shell cmd power set-fixed-performance-mode-enabled false`"]
     with Store(tmp_path / "r.sqlite") as store:
         assert [m.variant for m in store.measurements()] == [VARIANT]
 
     with AdbDeviceDouble() as phone:
-        code, stdout, stderr = _run(cli, phone, tmp_path, "--models", f"{VARIANT},{OTHER}", "--resume",
+        code, stdout, stderr = run_on(cli, phone.address, tmp_path, "--models", f"{VARIANT},{OTHER}", "--resume",
                                     "--json", str(tmp_path / "resumed.json"))
         commands = list(phone.shell_commands)
     assert code == 0, stderr
@@ -152,9 +91,9 @@ def test_disconnect_mid_grid_then_resume(cli, artifact, two_variants, tmp_path):
 def test_arguments_reach_the_shell_quoted(phone, artifact, tmp_path):
     crafted = tmp_path / "it's a ;reboot; \"model\".tflite"
     shutil.copy(artifact.path, crafted)
-    target = _target(phone)
+    target = open_on(phone)
     try:
-        measured = target.measure(_job(crafted, variant="x;reboot 'y'", per_layer=False))
+        measured = target.measure(job(crafted, variant="x;reboot 'y'", per_layer=False))
     finally:
         target.close()
     assert measured.summary["mean"] > 0
@@ -169,29 +108,31 @@ def test_arguments_reach_the_shell_quoted(phone, artifact, tmp_path):
 
 @pytest.mark.parametrize("script, expected", [
     ("#!/bin/sh\necho 'INFO: STARTING!'\necho 'Segmentation fault in xnnpack' >&2\nkill -SEGV $$\n",
-     "exit 139): Segmentation fault in xnnpack"),
-    ("this is not a program\n", "exit 127)"),
+     "crashed on {} (SIGSEGV, exit 139): Segmentation fault in xnnpack"),
+    ("this is not a program\n", "failed on {} (exit 127): "),
 ])
 def test_broken_binary_is_one_line(cli, phone, artifact, tmp_path, script, expected):
     binary = tmp_path / "benchmark_model"
     binary.write_text(script)
-    code, _, stderr = _run(cli, phone, tmp_path, "--models", VARIANT, "--benchmark-binary", str(binary))
+    code, _, stderr = run_on(cli, phone.address, tmp_path, "--models", VARIANT, "--benchmark-binary", str(binary))
     assert code == 1
     (line,) = stderr.strip().splitlines()
-    assert line.startswith("error: 1 measurement(s) failed: benchmark_model failed on 127.0.0.1:") and expected in line
+    assert line.startswith("error: 1 measurement(s) failed: benchmark_model ")
+    assert expected.format(phone.address) in line
+    assert phone.fixed_performance_log.read_text() == "true\nfalse\n"  # restored after the failure too
 
 
 def test_missing_binary_and_refused_push(cli, phone, artifact, tmp_path):
-    code, _, stderr = _run(cli, phone, tmp_path, "--models", VARIANT, "--benchmark-binary", str(tmp_path / "nope"))
+    code, _, stderr = run_on(cli, phone.address, tmp_path, "--models", VARIANT, "--benchmark-binary", str(tmp_path / "nope"))
     assert code == 2
     assert stderr.strip().splitlines() == [f"error: benchmark_model binary {tmp_path / 'nope'} not found: download "
                                            "TFLite's prebuilt Android benchmark_model (see README, Phones) or pass "
                                            "--benchmark-binary PATH"]
-    phone.fail_pushes()
-    code, _, stderr = _run(cli, phone, tmp_path, "--models", VARIANT)
-    assert code == 1
+    phone.fail_pushes()  # the binary goes first, before any measurement: nothing can run, so exit 2
+    code, _, stderr = run_on(cli, phone.address, tmp_path, "--models", VARIANT)
+    assert code == 2
     (line,) = stderr.strip().splitlines()
-    assert "push of" in line and "refused" in line and "Permission denied" in line
+    assert line.startswith("error: push of ") and "refused: couldn't create file: Permission denied" in line
 
 
 @pytest.mark.parametrize("heat", ["temps", "clock"])
@@ -200,13 +141,14 @@ def test_hot_phone_cools_down_and_measures_again(phone, artifact, heat):
         phone.set_temps((81000, 82000))
     else:
         phone.set_cur_freq(4, 825600)
-    target = _target(phone, cooldown_secs=0)
+    target = open_on(phone, cooldown_secs=0)
     try:
-        state = target.measure(_job(artifact.path, per_layer=False)).device_state
+        state = target.measure(job(artifact.path, per_layer=False)).device_state
     finally:
         target.close()
-    # an idle core clocks down anyway, so only heat can keep a cool-down from ending
-    assert [c["cooled"] for c in state["cooldowns"]] == [heat == "clock"] * 2
+    # an idle core clocks down anyway, so only heat can keep a cool-down from ending; a phone hot
+    # before the first run cools down before it too
+    assert [c["cooled"] for c in state["cooldowns"]] == ([True] * 2 if heat == "clock" else [False] * 3)
     reason = "temperature above 50 C: cpu0-silver-usr 81 C" if heat == "temps" else "core 4 at 825.6 of 2803.2 MHz"
     assert state["cooldowns"][0]["reason"].startswith(reason) and state["throttled"].startswith(reason)
     assert sum("benchmark_model --graph" in c for c in phone.shell_commands) == 3
@@ -220,8 +162,10 @@ def test_devices_lists_profiles_and_phones(cli, phone):
     assert "_template" not in {p["name"] for p in doc["profiles"]}
     (found,) = [p for p in doc["phones"] if p["serial"] == phone.address]
     assert (found["model"], found["android"], found["abi"]) == ("Pixel 3", "12", "arm64-v8a")
+    assert (found["transport"], found["link"]) == ("direct", "adb-shell over TCP")
+    assert any(note.startswith("no adb server answers on 127.0.0.1:") for note in doc["notes"])
     code, stdout, _ = cli("devices")
-    assert code == 0 and "none attached" in stdout
+    assert code == 0 and "none attached" in stdout and "no adb server answers" in stdout
 
 
 # (file, e2e avg us or None, op rows, sum avg ms or None, init rows) from fixtures/benchmark_model/SOURCES.md

@@ -307,3 +307,37 @@ def test_error_is_a_value_error_with_one_line_message():
     with pytest.raises(ValueError) as info:
         parse_benchmark_log("hello")
     assert "\n" not in str(info.value)
+
+
+def test_csv_tables_as_the_log_prints_them():
+    """--op_profiling_output_mode=csv without an output file: the tables go to the INFO log, one
+    message per section (so only its first line has the prefix), init table first; % cells of a
+    zero-time table read nan; a node type keeps its commas, a name has them as tabs."""
+    text = """\
+INFO: [./litert/tools/benchmark_litert_model.h:88] Inference (avg):      0.46 ms (2112 runs)
+INFO: Profiling Info for Benchmark Initialization:
+============================== Run Order ==============================
+node type, first, avg_ms, %, cdf%, mem KB, times called, name
+ModifyGraphWithDelegate, 1.2, 1.2, 100%, 100%, 1.6e+03, 1, ModifyGraphWithDelegate/0
+AllocateTensors, 0, 0, -nan%, -nan%, 0, 0, AllocateTensors/0
+
+INFO: Operator-wise Profiling Info for Regular Benchmark Runs:
+============================== Run Order ==============================
+node type, first, avg_ms, %, cdf%, mem KB, times called, name
+Convolution (NHWC, F32) IGEMM, 0.1, 0.098, 61.25%, 61.25%, 0, 1, Delegate/Convolution (NHWC\tF32) IGEMM:0
+Fully Connected (NC, F32) GEMM, 0.07, 0.062, 38.75%, 100%, 0, 1, Delegate/Fully Connected (NC\tF32) GEMM:1
+
+============================== Summary by node type ==============================
+node type, count, avg_ms, avg %, cdf %, mem KB, times called
+Convolution (NHWC, F32) IGEMM, 1, 0.098, 61.25%, 61.25%, 0, 1
+Fully Connected (NC, F32) GEMM, 1, 0.062, 38.75%, 100%, 0, 1
+"""
+    log = parse_benchmark_log(text)
+    assert [(op.node_type, op.name, op.avg_ms) for op in log.ops] == [
+        ("Convolution (NHWC, F32) IGEMM", "Delegate/Convolution (NHWC\tF32) IGEMM:0", 0.098),
+        ("Fully Connected (NC, F32) GEMM", "Delegate/Fully Connected (NC\tF32) GEMM:1", 0.062)]
+    assert [(op.node_type, op.mem_kb, op.times_called) for op in log.init_ops] == [
+        ("ModifyGraphWithDelegate", 1600.0, 1), ("AllocateTensors", 0.0, 0)]
+    assert log.init_ops[1].pct is None   # a 0% of 0 ms cell is not a number
+    assert [t.node_type for t in log.by_node_type] == ["Convolution (NHWC, F32) IGEMM", "Fully Connected (NC, F32) GEMM"]
+    assert log.avg_us == 460.0

@@ -18,7 +18,7 @@ LAYERS = {
     "mbv3bench.runtimes": 2, "mbv3bench.zoo.build": 2,
     "mbv3bench.export": 3,
     "mbv3bench.measure": 4,
-    "mbv3bench.targets": 5, "mbv3bench.android.target": 5,
+    "mbv3bench.targets": 5, "mbv3bench.android": 5,
     "mbv3bench.store": 6,
     "mbv3bench.runner": 7,
     "mbv3bench.report": 8, "mbv3bench.compare": 8,

@@ -11,45 +11,87 @@ from ..core.errors import UserError
 from ..core.untrusted import MiB, read_bytes
 
 LOG_LIMIT = 64 * MiB    # a log with per-op tables of a large model is a few MB
+from .transport import MODES
 
 
-def _probe(serial: str, transport: str) -> dict:
-    from .target import LINK_ERRORS, connect, phone_info
+def _probe(open_link, serial: str, transport: str, link: str) -> dict:
+    """What one phone says about itself over one route; why not, when it cannot be reached."""
+    from .phone import phone_info
+    from .transport import LinkLost
 
+    row = {"serial": serial, "transport": transport, "link": link}
     try:
-        device = connect(serial)
+        handle = open_link()
         try:
-            info = phone_info(device)
+            info = phone_info(handle)
         finally:
-            device.close()
+            handle.close()
     except UserError as e:
-        return {"serial": serial, "transport": transport, "reachable": False, "error": str(e)}
-    except LINK_ERRORS as e:
-        return {"serial": serial, "transport": transport, "reachable": False, "error": f"{serial}: {e}"}
-    return {"serial": serial, "transport": transport, "reachable": True, **info}
+        return {**row, "reachable": False, "error": str(e)}
+    except LinkLost as e:
+        return {**row, "reachable": False, "error": f"{serial}: the link failed ({e})"}
+    return {**row, "reachable": True, **info}
 
 
-@click.command()
-@click.option("--serial", "serials", multiple=True, help="A phone's HOST:PORT (adb tcpip) to check; repeatable.")
+def reachable_phones(serials: tuple[str, ...], transport: str) -> tuple[list[dict], list[str]]:
+    """The phones the adb server lists and those reached directly (--serial HOST:PORT not known to
+    the server; USB only without a server, which would hold the USB phones), with notes."""
+    from . import server
+    from .direct import DirectTransport, usb_serials
+
+    phones, notes = [], []
+    view = server.probe() if transport != "direct" else None
+    if transport != "direct":
+        notes.append(f"{view.route}: {len(view.devices)} phone(s) listed" if view else server.absent())
+    for serial, state in view.devices if view else ():
+        if state == "device":
+            phones.append(_probe(lambda s=serial: server.ServerTransport(view, s), serial, "server", view.route))
+        else:
+            phones.append({"serial": serial, "transport": "server", "link": view.route, "reachable": False,
+                           "error": _state_error(view, serial)})
+    if transport == "server":
+        return phones, notes
+    listed = {s for s, _ in view.devices} if view else set()
+    targets = [(s, "adb-shell over TCP") for s in serials if s not in listed]
+    if view is None:
+        try:
+            targets += [(s, "adb-shell over USB") for s in usb_serials()]
+        except UserError as e:  # a missing USB stack is a fact to report, not a failure
+            notes.append(f"USB not checked: {e}")
+    phones += [_probe(lambda s=s: DirectTransport(s), s, "direct", how) for s, how in targets]
+    return phones, notes
+
+
+def _state_error(view, serial: str) -> str:
+    try:
+        view.choose(serial, required=True)
+    except UserError as e:
+        return str(e)
+    return ""
+
+
+@click.group(invoke_without_command=True)
+@click.option("--serial", "serials", multiple=True,
+              help="Also check a phone at HOST:PORT (adb tcpip) directly; repeatable.")
+@click.option("--transport", type=click.Choice(MODES), default="auto", show_default=True,
+              help="Which routes to look on: server, direct, or both (auto).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def devices(serials: tuple[str, ...], as_json: bool):
-    """The device profiles (devices/*.yaml) and the phones reachable now."""
+@click.pass_context
+def devices(ctx, serials: tuple[str, ...], transport: str, as_json: bool):
+    """The device profiles (devices/*.yaml) and the phones reachable now, with their route.
+    `devices add NAME --serial S` writes a profile from a phone."""
+    if ctx.invoked_subcommand:
+        return
     from ..targets.profiles import device_names, load_device
-    from .target import usb_serials
 
     profiles = []
     for name in device_names():
         p = load_device(name)
         profiles.append({"name": name, "kind": p["kind"], "description": p.get("description"),
                          "model": p.get("model"), "soc": p.get("soc"), "large_cores": p.get("large_cores")})
-    phones = [_probe(s, "tcp") for s in serials]
-    try:
-        usb, usb_note = usb_serials(), None
-    except UserError as e:  # a missing USB stack is a fact to report, not a failure
-        usb, usb_note = [], f"USB not checked: {e}"
-    phones += [_probe(s, "usb") for s in usb]
+    phones, notes = reachable_phones(serials, transport)
     if as_json:
-        return click.echo(json.dumps({"profiles": profiles, "phones": phones, "usb_note": usb_note}, indent=2))
+        return click.echo(json.dumps({"profiles": profiles, "phones": phones, "notes": notes}, indent=2))
     click.echo("profiles:")
     for p in profiles:
         what = p["description"] or ""
@@ -57,14 +99,44 @@ def devices(serials: tuple[str, ...], as_json: bool):
         click.echo(f"  {p['name']:<10} {p['kind']:<8} {what}{cores}")
     click.echo("phones reachable now:")
     for ph in phones:
+        via = f"{ph['transport']}: {ph['link']}"
         if ph["reachable"]:
-            click.echo(f"  {ph['serial']} ({ph['transport']}): {ph['model']}, Android {ph['android']}, {ph['abi']}")
+            click.echo(f"  {ph['serial']} ({via}): {ph['model']}, Android {ph['android']}, {ph['abi']}")
         else:
-            click.echo(f"  {ph['serial']} ({ph['transport']}): not reachable: {ph['error']}")
+            click.echo(f"  {ph['serial']} ({via}): not reachable: {ph['error']}")
     if not any(ph["reachable"] for ph in phones):
         click.echo("  none attached" + ("" if serials else " (no --serial HOST:PORT given)"))
-    if usb_note:
-        click.echo(usb_note)
+    for note in notes:
+        click.echo(note)
+
+
+@devices.command("add")
+@click.argument("name")
+@click.option("--serial", help="The phone as `adb devices` lists it, or HOST:PORT (default: the only phone).")
+@click.option("--transport", type=click.Choice(MODES), default="auto", show_default=True,
+              help="server, direct, or auto (the server when it knows the phone).")
+@click.option("--devices-dir", type=click.Path(file_okay=False),
+              help="Your profile folder (default: the first $MBV3BENCH_DEVICES_DIR folder, else ./devices).")
+@click.option("--force", is_flag=True, help="Overwrite an existing profile.")
+def add(name: str, serial: str | None, transport: str, devices_dir: str | None, force: bool):
+    """Write the profile NAME from the phone itself: model, SoC, ABI, Android, large cores and mask."""
+    from .new_profile import profile_path, profile_text
+    from .route import open_transport
+    from .transport import LinkLost
+
+    path = profile_path(name, devices_dir, force)
+    link = open_transport(serial, transport)
+    try:
+        text, info = profile_text(name, link.serial, link)
+    except LinkLost as e:
+        raise UserError(f"{link.serial} went away while its profile was read ({e})") from None
+    finally:
+        link.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    click.echo(f"wrote {path}: {info['model']}, {info['soc']}, {info['abi']}, Android {info['android']}; "
+               f"large cores {', '.join(map(str, info['large_cores']))} (mask {info['mask']}), via {link.route}")
+    click.echo(f"measure with: MBV3BENCH_DEVICES_DIR={path.parent} mbv3bench run --device {name} --runtimes litert")
 
 
 def log_result(log, *, variant: str, device: str, source: str):

@@ -38,9 +38,14 @@ def names_in(dirs: list[Path]) -> list[str]:
                    if not p.stem.startswith("_") and _NAME.fullmatch(p.stem)})
 
 
+def is_plain_name(name: str) -> bool:
+    """A file stem inside a folder, never a path out of it."""
+    return bool(_NAME.fullmatch(name)) and ".." not in name
+
+
 def find_yaml(dirs: list[Path], name: str) -> Path | None:
     """The first folder's NAME.yaml; None for a name that is not a plain file stem."""
-    if not _NAME.fullmatch(name) or ".." in name:
+    if not is_plain_name(name):
         return None
     for d in dirs:
         path = d / f"{name}.yaml"

@@ -122,11 +122,13 @@ def statistics(samples: list[float], process_medians: list[float] | None = None)
 
 
 def summary_statistics(*, mean: float | None, n: int | None, std: float | None = None,
-                       median: float | None = None, min: float | None = None, max: float | None = None) -> dict:
+                       median: float | None = None, min: float | None = None, max: float | None = None,
+                       reasons: list[str] | tuple[str, ...] = ()) -> dict:
     """The same document for a run known only by its summary (benchmark_model prints count, avg,
     std, min, max, and in newer versions a median, but no samples): what it lacks stays None,
-    never guessed; a log with no end-to-end figure at all has mean None."""
-    reasons = []
+    never guessed; a log with no end-to-end figure at all has mean None. `reasons`: what the
+    target itself saw go wrong (e.g. a phone's core ran below its top clock), flagged too."""
+    reasons = list(reasons)
     if std is not None and mean and std / mean > CV_LIMIT:
         reasons.append(f"high spread: std is {100 * std / mean:.0f}% of the mean")
     return {"median": median, "mean": mean, "std": std, "p10": None, "p90": None, "ci95": [None, None],

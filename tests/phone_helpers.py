@@ -1,0 +1,57 @@
+"""What the phone tests share: the fake benchmark_model, a fast protocol, and short ways to run the
+CLI or open a target against an ADB device double."""
+from __future__ import annotations
+
+from pathlib import Path
+
+FAKE_BENCHMARK = Path(__file__).with_name("fake_benchmark_model.py")
+VARIANT = "mobilenet_v3_small:res=96,width=0.35"
+OTHER = "mobilenet_v3_small:res=64,width=0.35"
+FAST = ["--runtimes", "litert", "--runs", "5", "--min-secs", "0", "--warmup-runs", "1", "--warmup-secs", "0",
+        "--profile-runs", "2", "--benchmark-binary", str(FAKE_BENCHMARK)]
+
+
+def run_on(cli, serial: str, tmp_path, *args, device: str = "pixel3"):
+    """`mbv3bench run` on the phone `serial` with the fast protocol: (exit code, stdout, stderr)."""
+    return cli("run", "--device", device, "--serial", serial, "--db", str(tmp_path / "r.sqlite"),
+               "--out-dir", str(tmp_path / "reports"), *FAST, *args)
+
+
+def job(path, *, variant: str = VARIANT, per_layer: bool = True):
+    from mbv3bench.core.results import Job
+
+    return Job(variant=variant, runtime="litert", format="tflite", artifact=str(path), input_shape=(1, 3, 96, 96),
+               threads=1, options={"xnnpack": True},
+               protocol={"runs": 3, "min_secs": 0, "warmup_runs": 1, "warmup_secs": 0, "max_secs": 30,
+                         "profile_runs": 2}, per_layer=per_layer)
+
+
+def open_on(phone, *, binary: Path = FAKE_BENCHMARK, **options):
+    """An AdbTarget (profile pixel3) on the double `phone`; the caller closes it."""
+    from mbv3bench.targets import open_target
+    from mbv3bench.targets.profiles import load_device
+
+    return open_target(load_device("pixel3"), serial=phone.address, benchmark_binary=str(binary), **options)
+
+
+def measure_on(phone, artifact_path, *, per_layer: bool = True, **options) -> dict:
+    """One measurement through a target opened and closed around it, as the JSON a worker sends."""
+    target = open_on(phone, **options)
+    try:
+        return target.measure(job(artifact_path, per_layer=per_layer)).to_json()
+    finally:
+        target.close()
+
+
+def older_binary(tmp_path) -> Path:
+    """The stand-in as an older build: no --op_profiling_output_mode, no version line."""
+    import re
+
+    text = FAKE_BENCHMARK.read_text()
+    text, n = re.subn(r"(?m)^SUPPORTS_OUTPUT_MODE = True$", "SUPPORTS_OUTPUT_MODE = False", text)
+    text, m = re.subn(r'(?m)^VERSION_LINE = ".*"$', 'VERSION_LINE = ""', text)
+    assert n == m == 1
+    path = tmp_path / "benchmark_model_old"
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
