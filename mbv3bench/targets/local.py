@@ -1,18 +1,22 @@
-"""The local device: each measurement in a fresh Python process pinned to one core.
+"""The local device: measurements in fresh Python processes pinned to one core.
 
 Fresh processes because one runtime's latency can settle at different levels in different
-processes (runtime-notes: torch eager, ~2x): a measurement must not inherit another's state.
+processes (runtime-notes: torch eager, ~2x): a measurement must not inherit another's state, and
+several processes show how much that level varies.
 """
 from __future__ import annotations
 
+import collections
+import contextlib
 import json
 import os
 import platform
-import statistics
 import subprocess
-from dataclasses import replace
 import sys
+import threading
+from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 from ..core.errors import UserError
 from ..core.results import Job, RawMeasurement
@@ -53,20 +57,58 @@ def _core_mhz(core: int) -> float | None:
     return None
 
 
-def run_pinned(module: str, job: dict, *, threads: int, what: str, timeout: float = WORKER_TIMEOUT_S) -> dict:
-    """Runs `python -m module` with `job` as JSON on stdin and returns the JSON it prints; the
-    child pins itself to job["core"] before importing anything that starts threads. BLAS/OpenMP
-    pools are held to `threads`. A failure is one line: the child's last stderr line."""
+def stream_pinned(module: str, request: dict, *, threads: int, what: str, on_line: Callable[[dict], None],
+                  timeout: float = WORKER_TIMEOUT_S, prefix: tuple[str, ...] = ()) -> None:
+    """Runs `python -m module` (behind `prefix`, e.g. valgrind) with `request` as JSON on stdin and
+    hands each JSON line it prints to on_line as it comes; the child pins itself to the request's
+    core before importing anything that starts threads. BLAS/OpenMP pools are held to `threads`.
+    The child has a session of its own: Ctrl-C reaches only this process, which ends the child
+    (what it streamed so far is the caller's). A failure is one line: the child's last stderr line."""
     env = {**os.environ, **{v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}
+    proc = subprocess.Popen([*prefix, sys.executable, "-m", module], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    tail: collections.deque[str] = collections.deque(maxlen=50)
+    drain = threading.Thread(target=lambda: tail.extend(proc.stderr), daemon=True)
+    drain.start()
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, expire)
+    timer.start()
     try:
-        proc = subprocess.run([sys.executable, "-m", module], input=json.dumps(job), capture_output=True,
-                              text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        raise MeasurementError(f"{what} timed out after {timeout:g} s") from None
+        proc.stdin.write(json.dumps(request))
+        proc.stdin.close()
+        for line in proc.stdout:
+            on_line(json.loads(line))
+        proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        timer.cancel()
+        timer.join()
+        drain.join()
+        proc.stdout.close()
+        proc.stderr.close()
+    if expired.is_set():
+        raise MeasurementError(f"{what} timed out after {timeout:g} s")
     if proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-        raise MeasurementError(f"{what}: {tail}")
-    return json.loads(proc.stdout)
+        lines = [line.strip() for line in tail if line.strip()]
+        raise MeasurementError(f"{what}: {lines[-1] if lines else f'exit code {proc.returncode}'}")
+
+
+def run_pinned(module: str, job: dict, *, threads: int, what: str, timeout: float = WORKER_TIMEOUT_S,
+               prefix: tuple[str, ...] = ()) -> dict:
+    """stream_pinned for a child that prints one JSON document: that document."""
+    lines: list[dict] = []
+    stream_pinned(module, job, threads=threads, what=what, on_line=lines.append, timeout=timeout, prefix=prefix)
+    if not lines:
+        raise MeasurementError(f"{what}: the child printed nothing")
+    return lines[-1]
 
 
 class LocalTarget:
@@ -95,18 +137,46 @@ class LocalTarget:
         return {"core_mhz": _core_mhz(self.core), "loadavg_1m": float(load[0]) if load else None}
 
     def close(self) -> None:
-        """Nothing to clean up: each measurement's process is gone when it returns."""
+        """Nothing to clean up: each measurement's processes are gone when it returns."""
 
-    def measure(self, job: Job) -> RawMeasurement:
-        """The protocol in protocol.processes fresh processes, samples pooled; the per-layer
-        profile comes from the first."""
-        before = self.state()
-        what = f"{job.variant} on {job.runtime}"
-        runs = [RawMeasurement.from_json(run_pinned(
-                    "mbv3bench.measure.worker", replace(job, core=self.core, per_layer=job.per_layer and i == 0).to_json(),
-                    threads=job.threads, what=what))
-                for i in range(job.protocol.get("processes", 1))]
-        after = self.state()
-        return replace(runs[0], samples_ms=[ms for r in runs for ms in r.samples_ms],
-                       process_medians_ms=[statistics.median(r.samples_ms) for r in runs],
-                       device_state={"before": before, "after": after})
+    def memory_budget(self) -> int | None:
+        """Bytes the models of one group may take: half of what the kernel says is available."""
+        for line in (_read("/proc/meminfo") or "").splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024 // 2
+        return None
+
+    @contextlib.contextmanager
+    def _elsewhere(self):
+        """This process (progress display, statistics) keeps off the measured core while a worker runs."""
+        mask = os.sched_getaffinity(0)
+        others = mask - {self.core}
+        if others:
+            os.sched_setaffinity(0, others)
+        try:
+            yield
+        finally:
+            os.sched_setaffinity(0, mask)
+
+    def run_process(self, jobs: list[Job], *, mode: str, on_line: Callable[[dict], None], seed: int = 0,
+                    max_secs: float = WORKER_TIMEOUT_S) -> None:
+        """One fresh pinned process over every job: timed rounds or (mode "profile") the profiled
+        sessions; see measure/worker.py for the lines it streams."""
+        request = {"jobs": [replace(j, core=self.core).to_json() for j in jobs], "mode": mode, "seed": seed,
+                   "max_secs": max_secs}
+        what = f"{', '.join(j.variant for j in jobs)} on {jobs[0].runtime}"
+        with self._elsewhere():
+            stream_pinned("mbv3bench.measure.worker", request, threads=jobs[0].threads, what=what, on_line=on_line)
+
+    def count_instructions(self, jobs: list[Job]) -> list[RawMeasurement]:
+        """--metric instructions: each job's instructions per invoke (measure/instructions.py)."""
+        from ..measure import instructions
+
+        jobs = [replace(j, core=self.core) for j in jobs]
+        what = f"counting the instructions of {', '.join(j.variant for j in jobs)} on {jobs[0].runtime}"
+
+        def run_child(module: str, request: dict, prefix: tuple[str, ...] = ()) -> dict:
+            with self._elsewhere():
+                return run_pinned(module, request, threads=jobs[0].threads, what=what, prefix=prefix)
+
+        return [RawMeasurement(instructions=doc) for doc in instructions.count(jobs, run_child)]
