@@ -154,8 +154,9 @@ def _statistics(raw: RawMeasurement) -> dict:
     if raw.instructions:
         return {"n": raw.instructions.get("invokes"), "noisy": False, "noisy_reason": None}
     if any(raw.blocks_ms or []):
+        rounds = raw.rounds or {}
         return blockstats.cell_statistics(raw.samples_ms, raw.blocks_ms, summary=raw.summary,
-                                          statistic=(raw.rounds or {}).get("statistic", "median"))
+                                          statistic=rounds.get("statistic", "median"), cpu_share=rounds.get("cpu_share"))
     if raw.samples_ms:
         return statistics(raw.samples_ms, raw.process_medians_ms)
     return summary_statistics(**raw.summary)

@@ -118,3 +118,11 @@ def test_phone_blocks_take_the_rest_from_summaries():
     assert stats["median"] == pytest.approx(10.5) and stats["mean"] == 11.0 and stats["p10"] is None
     means = bs.cell_statistics([], [[9.8], [11.9], [10.5]], summary=pooled, statistic="mean")
     assert means["median"] is None and means["mean"] == pytest.approx(10.5)
+
+
+def test_a_shared_core_is_noisy_whatever_the_interval():
+    steady = [[1.0, 1.01, 0.99, 1.0]] * 4
+    shared = bs.cell_statistics([1.0] * 16, steady, cpu_share=[0.65, 0.7, 0.99, 1.0])
+    assert shared["noisy"] and shared["noisy_reason"].startswith(
+        "other processes ran on the measured core: the workers had 65-100% of it")
+    assert not bs.cell_statistics([1.0] * 16, steady, cpu_share=[0.97, 0.99])["noisy"]

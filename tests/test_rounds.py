@@ -58,7 +58,7 @@ class FakeLocal:
         for r in range(self.rounds):
             on_line({"round": r, "t": 0.0, "order": list(range(len(jobs))),
                      "samples": [list(self.level(p, i) * (1 + 0.01 * rng.standard_normal(5))) for i in range(len(jobs))]})
-        on_line({"done": self.rounds})
+        on_line({"done": self.rounds, "cpu_share": 0.99})
 
 
 def _measure(target, **protocol):
@@ -70,6 +70,7 @@ def test_stops_at_the_minimum_when_every_interval_is_tight():
     raws = _measure(FakeLocal(lambda p, i: 2.0 * (1.1 if i else 1.0)))
     assert [r.rounds["stopped_by"] for r in raws] == ["target", "target"]
     assert raws[0].rounds["processes"] == 3 and [len(b) for b in raws[0].blocks_ms] == [20, 20, 20]
+    assert raws[0].rounds["cpu_share"] == [0.99] * 3
     assert len(raws[1].samples_ms) == 3 * 20 * 5
 
 
@@ -92,6 +93,7 @@ def test_interruption_keeps_the_finished_processes(cause):
         _measure(target)
     raws = caught.value.raws
     assert caught.value.cause is cause and [len(b) for b in raws[0].blocks_ms] == [20, 20]
+    assert raws[0].rounds["cpu_share"] == [0.99] * 2
     assert raws[0].rounds["stopped_by"] == ("interrupted" if isinstance(cause, KeyboardInterrupt) else "device lost")
     first = FakeLocal(lambda p, i: 2.0, fail_at=0)
     first.fail_with = cause

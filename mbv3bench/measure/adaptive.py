@@ -62,6 +62,7 @@ class _Group:
         self.samples: list[list[list[float]]] = [[] for _ in jobs]
         self.summaries: list[list[dict]] = [[] for _ in jobs]
         self.states: list[dict] = []
+        self.cpu_shares: list[float] = []   # per finished local process
         self.finished = 0                 # processes whose every round arrived
         self.walls: list[float] = []
         self.start = time.monotonic()
@@ -79,8 +80,11 @@ class _Group:
         for per_cell in (self.blocks, self.samples):
             for p in per_cell:
                 del p[self.finished:]
+        del self.cpu_shares[self.finished:]
 
     def take_round(self, line: dict) -> None:
+        if "cpu_share" in line:
+            self.cpu_shares.append(line["cpu_share"])
         if "round" not in line:
             return
         for i, s in enumerate(line["samples"]):
@@ -228,5 +232,5 @@ def _raws(jobs, target, protocol: Protocol, group: _Group, before, stopped_by: s
             rounds={"block_runs": protocol.block_runs if local else None, "processes": group.finished,
                     "rounds": sum(len(b) for b in blocks), "stopped_by": stopped_by,
                     "elapsed_s": round(group.elapsed(), 2), "target_ci_pct": protocol.target_ci,
-                    "statistic": statistic}))
+                    "statistic": statistic, **({"cpu_share": group.cpu_shares} if local else {})}))
     return raws

@@ -28,6 +28,7 @@ SEGMENT_UNITS = 6         # units wanted when processes are too few to be the un
 MIN_SEGMENT_BLOCKS = 3
 NOISY_HALF_PCT = 5.0      # an interval wider than this (half-width, % of the estimate) is flagged
 DRIFT_NOTE_PCT = 5.0      # a drift past this is reported even when the interval stays tight
+SHARED_CORE = 0.9         # a worker that got less of its core than this shared it with other processes
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,7 @@ def pooled_summary(summaries: list[dict]) -> dict:
 
 
 def cell_statistics(samples: list[float], blocks_ms: list[list[float]], *, summary: dict | None = None,
-                    statistic: str = "median") -> dict:
+                    statistic: str = "median", cpu_share: list[float] | None = None) -> dict:
     """The `latency_ms` of a cell measured in rounds, with n, noisy, noisy_reason, notes and
     drift_pct. The headline is the median of the block medians (`statistic` "mean" where each
     block is a phone run known only by its mean); mean, std, percentiles and extremes come from
@@ -173,7 +174,7 @@ def cell_statistics(samples: list[float], blocks_ms: list[list[float]], *, summa
     if statistic == "mean":
         doc["mean"] = est.value
     moved = drift(blocks_ms)
-    noisy, reason, notes = verdict(est, moved)
+    noisy, reason, notes = verdict(est, moved, cpu_share)
     return {**doc, "noisy": noisy, "noisy_reason": reason, "notes": notes,
             "drift_pct": moved[0] if moved else None, "estimate": est}
 
@@ -182,11 +183,17 @@ def units_text(est: Estimate) -> str:
     return f"{est.units} {'processes' if est.unit == 'process' else 'segments of the rounds'}"
 
 
-def verdict(est: Estimate, moved: tuple[float, float, float] | None) -> tuple[bool, str | None, list[str]]:
+def verdict(est: Estimate, moved: tuple[float, float, float] | None,
+            cpu_share: list[float] | None = None) -> tuple[bool, str | None, list[str]]:
     """Whether a cell is noisy, and what was seen: the drift is told either way, and a tight
-    interval says it already accounts for it."""
+    interval says it already accounts for it. A core shared with other processes is noisy
+    whatever the interval: their load comes and goes over tens of seconds, so the next run can
+    sit at another level that no interval of this one foresees."""
     seen = (f"the host's speed moved by {moved[0]:.0f}% during the run (medians of half processes "
             f"{moved[1]:.3g} to {moved[2]:.3g} ms)") if moved else None
+    if cpu_share and min(cpu_share) < SHARED_CORE:
+        return True, (f"other processes ran on the measured core: the workers had {100 * min(cpu_share):.0f}-"
+                      f"{100 * max(cpu_share):.0f}% of it" + (f"; {seen}" if seen else "")), []
     notes = []
     if est.unit == "segment" and est.half_pct is not None:
         notes.append(f"interval from {units_text(est)}: with fewer than {MIN_PROCESS_UNITS} processes it cannot "

@@ -5,7 +5,9 @@ itself before importing any runtime, so every thread a runtime starts inherits t
 
 "time" loads every job's model side by side and measures them in rounds (measure/rounds.py),
 streaming one JSON line per round ({"round", "t", "order", "samples": [[ms, ...] per job]}) so the
-parent can show progress and decide when to stop; then {"done": rounds}. Lines are written
+parent can show progress and decide when to stop; then {"done": rounds, "cpu_share": S}, S the
+share of its cores' time the process got during the rounds (below 1: other processes ran on the
+measured core, and every number of this process includes their interference). Lines are written
 between rounds, and batched, so the parent wakes rarely. "profile" runs each job's profiled
 session and prints {"profile": index, "ops", "profiled_run_ms"} per job: a separate process after
 the timed ones, so the profiler never touches a timed number.
@@ -55,10 +57,12 @@ def _time(jobs: list[Job], runtimes: list, seed: int, max_secs: float, out) -> N
             out.flush()
             flushed = time.perf_counter()
 
+    cpu, wall = time.process_time(), time.perf_counter()
     rounds = run_rounds(invokes, block_runs=protocol.block_runs, min_rounds=math.ceil(protocol.runs / protocol.block_runs),
-                        min_secs=protocol.min_secs, max_secs=max(0.0, max_secs - (time.perf_counter() - started)),
+                        min_secs=protocol.min_secs, max_secs=max(0.0, max_secs - (wall - started)),
                         seed=seed, on_round=emit)
-    out.write(json.dumps({"done": rounds}) + "\n")
+    share = (time.process_time() - cpu) / ((time.perf_counter() - wall) * jobs[0].threads)
+    out.write(json.dumps({"done": rounds, "cpu_share": round(share, 3)}) + "\n")
 
 
 def _profile(jobs: list[Job], runtimes: list, out) -> None:
