@@ -1,16 +1,18 @@
 """How much the measuring harness adds to what it measures.
 
-In one process pinned to one core, rounds alternate between the harness (measure.time_runs over
-the runtime's run(), what `mbv3bench run` does in its worker) and a bare loop that times each
-invoke of the runtime's own API with nothing else around it. Alternating rounds share any drift
-of the machine. Prints each runtime's two medians and the overhead; the harness should stay
-within 2% of the bare loop.
+In one process pinned to one core, rounds alternate between the harness (measure.rounds.run_rounds
+over the runtime's run() in blocks, what `mbv3bench run` does in its worker) and a bare loop that
+times each invoke of the runtime's own API with nothing else around it. Alternating rounds share
+any drift of the machine. Prints each runtime's two medians and the overhead; the harness should
+stay within 2% of the bare loop.
 
     .venv/bin/python benchmarks/harness_overhead.py [--variant V] [--rounds N] [--runs N]
 """
 from __future__ import annotations
 
 import argparse
+import functools
+import math
 import os
 import statistics
 import time
@@ -48,13 +50,13 @@ def main() -> None:
     from mbv3bench.zoo.arch import resolve
     from mbv3bench.export.artifacts import get_artifact
     from mbv3bench.runtimes.inputs import input_array, input_shape
-    from mbv3bench.measure.protocol import Protocol, time_runs
+    from mbv3bench.measure.rounds import run_rounds
     from mbv3bench.core.registry import format_of
     from mbv3bench.runtimes import get_runtime
 
     net = resolve(args.variant)
     x = input_array(input_shape(net.res))
-    protocol = Protocol(runs=args.runs, min_secs=0, warmup_runs=0, warmup_secs=0)
+    block = 10
     print(f"{net.variant}, core {args.core}, {args.rounds} alternating rounds of {args.runs} runs")
     for name, bare in (("litert", bare_litert), ("onnxruntime", bare_onnxruntime)):
         runtime = get_runtime(name)
@@ -62,8 +64,10 @@ def main() -> None:
         runtime.bind_input(session, x)
         bare(session, 50)   # warm-up
         harness, loop = [], []
+        invoke = functools.partial(runtime.run, session)
         for _ in range(args.rounds):
-            harness += time_runs(lambda: runtime.run(session), protocol)
+            run_rounds([invoke], block_runs=block, min_rounds=args.runs // block, min_secs=0, max_secs=math.inf,
+                       seed=0, on_round=lambda index, t, order, samples: harness.extend(samples[0]))
             loop += bare(session, args.runs)
         h, b = statistics.median(harness), statistics.median(loop)
         print(f"{name:12s} harness median {h:.4f} ms   bare loop median {b:.4f} ms   overhead {100 * (h / b - 1):+.2f}%")

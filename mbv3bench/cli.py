@@ -162,15 +162,23 @@ def _protocol_options(f):
     from .core.registry import PROTOCOL as P
 
     for opt in reversed([
-        click.option("--runs", default=P.runs, show_default=True, help="Minimum number of timed runs."),
-        click.option("--min-secs", default=P.min_secs, show_default=True, help="Minimum seconds of timed runs."),
+        click.option("--runs", default=P.runs, show_default=True,
+                     help="Per process (phone: per round), timed runs of each cell at least."),
+        click.option("--min-secs", default=P.min_secs, show_default=True,
+                     help="Per process (phone: per run), seconds of timed rounds at least."),
         click.option("--warmup-runs", default=P.warmup_runs, show_default=True, help="Minimum warm-up runs."),
         click.option("--warmup-secs", default=P.warmup_secs, show_default=True, help="Minimum warm-up seconds."),
-        click.option("--max-secs", default=P.max_secs, show_default=True, help="Stop timing after this long."),
+        click.option("--max-secs", default=P.max_secs, show_default=True,
+                     help="The longest one group of cells is measured (wall clock, all its processes)."),
         click.option("--profile-runs", default=P.profile_runs, show_default=True,
                      help="Profiled runs for per-layer times."),
         click.option("--processes", default=P.processes, show_default=True,
-                     help="Local: fresh processes each running the protocol (samples pooled)."),
+                     help="Fresh processes (phone: rounds) at least; more until --target-ci is met."),
+        click.option("--block-runs", default=P.block_runs, show_default=True,
+                     help="Invokes per block: a round times one block of every cell."),
+        click.option("--target-ci", default=P.target_ci, show_default=True,
+                     help="Measure until every 95%% interval (cells and their ratios) is within this many "
+                          "percent of its estimate, or --max-secs is up; 0: just --processes."),
         click.option("--threads", default=P.threads, show_default=True, help="Runtime threads (the paper: 1)."),
         click.option("--core", type=int, help="Core to pin (default: the device profile's; local: the last)."),
         click.option("--no-xnnpack", is_flag=True, help="LiteRT: TFLite's builtin kernels instead of XNNPACK."),
@@ -217,39 +225,7 @@ def _protocol(kw: dict):
     if cooldown is not None and not 0 <= cooldown <= MAX_SECS:   # false for nan, which would wait forever
         raise UserError(f"--cooldown-secs must be in 0..{MAX_SECS:g}")
     return Protocol(kw["runs"], kw["min_secs"], kw["warmup_runs"], kw["warmup_secs"], kw["max_secs"],
-                    kw["profile_runs"], kw["processes"]).validate()
-
-
-def _results_table(results, title: str):
-    from rich.table import Table
-
-    from .core.output import num
-
-    table = Table(title=title)
-    for col in ("variant", "runtime", "format", "median ms", "95% CI", "n", "MAdds (M)", "GMAC/s",
-                "layers sum / e2e", "note"):
-        table.add_column(col, justify="left" if col in ("variant", "runtime", "format", "note") else "right")
-    for r in results:
-        if not r.ok:
-            table.add_row(r.variant, r.runtime, r.format, "-", "-", "-", "-", "-", "-", f"[red]failed: {r.error}")
-            continue
-        ms, stat = r.headline()
-        lo, hi = r.latency.ci95
-        gmacs = f"{r.madds / ms / 1e6:.2f}" if r.madds and ms else "n/a"
-        ratio = f"{r.per_layer_sum_ms / ms:.2f}" if r.per_layer_sum_ms and ms else "not profiled"
-        note = "; ".join(x for x in ([("noisy: " + r.noisy_reason) if r.noisy else ""]
-                                     + (["resumed from store"] if r.resumed else []) + r.notes) if x)
-        table.add_row(r.variant, r.runtime, r.format, num(ms) + ("" if stat == "median" else " (mean)"),
-                      f"{lo:.3f}-{hi:.3f}" if lo is not None and hi is not None else "n/a", num(r.n, "d"),
-                      num(r.madds / 1e6 if r.madds else None, ".1f"), gmacs, ratio, note)
-    return table
-
-
-def _describe(device: dict, protocol, threads: int) -> str:
-    where = device.get("cpu_model") or device.get("model") or device["name"]
-    return (f"{device['name']} ({where}), core {device.get('core')}, {threads} thread(s); "
-            f">= {protocol.runs} runs and >= {protocol.min_secs:g} s after >= {protocol.warmup_runs} warm-up runs"
-            + (f", in each of {protocol.processes} processes" if device.get("kind") == "local" else ""))
+                    kw["profile_runs"], kw["processes"], kw["block_runs"], kw["target_ci"]).validate()
 
 
 @main.command()
@@ -269,17 +245,20 @@ def _describe(device: dict, protocol, threads: int) -> str:
 @click.option("--out-dir", default="reports", show_default=True, type=click.Path(file_okay=False),
               help="Where the results JSON and per-layer CSV go.")
 @click.option("--resume", is_flag=True, help="Skip what the store already has for the same settings.")
+@click.option("--metric", type=click.Choice(("time", "instructions")), default="time", show_default=True,
+              help="instructions: count the instructions retired inside each invoke (local; hardware counters "
+                   "or valgrind), deterministic on a noisy host.")
 @click.option("--rebuild", is_flag=True, help=REBUILD_HELP)
 @_phone_options
-def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, resume, rebuild, **kw):
+def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, resume, metric, rebuild, **kw):
     """Measure latency (and per-layer times) of models x runtimes on a device."""
     import time
     from pathlib import Path
 
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from .core.output import check_writable, dumps, layers_csv, write_atomic, write_new
     from .core.results import envelope
+    from .progress import RunDisplay
+    from .report.run_table import describe, ratios_table, results_table
     from .runner import Settings, plan_grid, run_grid
     from .store import Store
     from .targets.profiles import load_device
@@ -291,6 +270,11 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
     cells = plan_grid(split_variant_list(models), _split(runtimes), _split(precision))
     if not cells:
         raise UserError("nothing to measure: --models, --runtimes and --precision leave an empty grid")
+    if metric == "instructions":
+        from .measure.instructions import check_runtime
+
+        for runtime in dict.fromkeys(c.runtime for c in cells):
+            check_runtime(runtime)
     # every output is checked before anything is measured: a result is never lost to a bad path
     from .export.artifacts import artifact_dir
 
@@ -303,25 +287,14 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
     with Store(db) as store:
         target = _open_target(device, kw)
         out = console()
-        done = []
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      TimeElapsedColumn(), console=out, transient=True) as progress:
-            task = progress.add_task("starting", total=len(cells))
-
-            def on_event(kind, cell, result):
-                what = {"export": "exporting", "measure": "measuring", "skipped": "in store:",
-                        "done": "measured", "error": "failed"}[kind]
-                progress.update(task, description=f"{what} {cell.variant} on {cell.runtime} ({cell.format})")
-                if result is not None:
-                    done.append(result)
-                    progress.advance(task)
-
+        with RunDisplay(out, len(cells)) as display:
             try:
-                results = run_grid(cells, target, protocol, settings, store, resume=resume, on_event=on_event,
+                results = run_grid(cells, target, protocol, settings, store, resume=resume, metric=metric,
+                                   on_event=display.on_event, on_progress=display.on_progress,
                                    rebuild=rebuild)
             except KeyboardInterrupt:
-                progress.stop()
-                click.echo(f"interrupted: {sum(1 for r in done if r.ok)} finished "
+                display.live.stop()
+                click.echo(f"interrupted: {sum(1 for r in display.done if r.ok)} finished "
                            f"measurement(s) are in {db}; run again with --resume to continue", err=True)
                 sys.exit(130)
         text = dumps(envelope(results, target.describe(), protocol=protocol.as_dict()))
@@ -330,7 +303,9 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
         csv_path = write_new(Path(out_dir), f"layers-{stamp}", ".csv", layers_csv(results))
         if json_out:
             write_atomic(Path(json_out), text)
-        out.print(_results_table(results, _describe(target.describe(), protocol, settings.threads)))
+        out.print(results_table(results, describe(target.describe(), protocol, settings.threads, metric)))
+        if (ratios := ratios_table(results)) is not None:
+            out.print(ratios)
         out.print(f"stored in {db}; results {json_path}; per-layer {csv_path}")
         failed = [r for r in results if not r.ok]
         if failed:
@@ -358,6 +333,7 @@ def profile(model, runtime, device, group_depth, per_op, as_json, rebuild, **kw)
     from .core.output import dumps
     from .core.registry import FILE_SUFFIXES
     from .core.results import envelope
+    from .report.run_table import describe, results_table
     from .runner import Settings, file_subject, measure, plan_grid, variant_subject
     from .runtimes.grouping import Grouping
     from .ui import console
@@ -379,7 +355,7 @@ def profile(model, runtime, device, group_depth, per_op, as_json, rebuild, **kw)
     from rich.table import Table
 
     out = console()
-    out.print(_results_table([result], _describe(target.describe(), protocol, kw["threads"])))
+    out.print(results_table([result], describe(target.describe(), protocol, kw["threads"])))
     e2e, stat = result.headline()
     grouping = Grouping(**result.per_layer_grouping).describe(paper_layers=subject.net is not None)
     table = Table(title=f"{subject.name} {grouping} on {subject.runtime} ({subject.format}), from "

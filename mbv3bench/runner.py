@@ -1,8 +1,10 @@
-"""The benchmark run: models x runtimes (x precisions) on one target, each measurement stored the
-moment it completes. Data flows one way: variant -> artifact -> target.measure -> store -> report.
+"""The benchmark run: models x runtimes (x precisions) on one target. The cells of one runtime are
+measured together, in rounds (measure/adaptive.py), and stored the moment their group finishes.
+Data flows one way: variant -> artifact -> measure_cells -> store -> report.
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -12,12 +14,19 @@ from .export.artifacts import exporter_versions, foreign_artifact, get_artifact,
 from .runtimes.inputs import input_shape
 from .zoo.cost import summary
 from .core.errors import DeviceLost, UserError
+from .measure import blockstats
+from .measure.adaptive import Interrupted, Snapshot, measure_jobs
 from .measure.protocol import LATENCY_KEYS, Protocol, statistics, summary_statistics
 from .core.registry import check_precision, check_runtime, format_of, native_runtime
 from .core.results import Job, LayerTime, Latency, OpRow, RawMeasurement, Result
 from .runtimes.grouping import choose_grouping, op_rows
 from .zoo.spec import parse_variant
 from .store import Store, measurement_key
+
+METRICS = ("time", "instructions")
+MAX_GROUP = 12                 # cells per group: more make a round long and its pairs far apart
+MODEL_OVERHEAD_BYTES = 32 << 20   # a loaded model's activations and runtime state, beyond its weights
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -74,10 +83,10 @@ def file_subject(path: Path, runtime: str | None) -> Subject:
     return Subject(path.name, native, fmt, None, path.resolve(), sha256_file(path), shape)
 
 
-def settings_of(subject: Subject, s: Settings, protocol: Protocol, core: int | None) -> dict:
+def settings_of(subject: Subject, s: Settings, protocol: Protocol, core: int | None, metric: str = "time") -> dict:
     """Everything that makes two measurements comparable (and --resume's key)."""
     d = {"threads": s.threads, "core": core, "format": subject.format, "per_layer": s.per_layer,
-         "protocol": protocol.as_dict()}
+         "protocol": protocol.as_dict(), "metric": metric}
     if subject.runtime == "litert":
         d["xnnpack"] = s.xnnpack
     if subject.runtime == "onnxruntime":
@@ -95,12 +104,35 @@ def job_of(subject: Subject, protocol: Protocol, settings: Settings, core: int |
                per_layer=settings.per_layer, core=core)
 
 
+def label(subject: Subject) -> str:
+    return f"{subject.name} ({subject.format})"
+
+
+def measure_cells(subjects: list[Subject], target, protocol: Protocol, settings: Settings,
+                  on_progress: Callable[[Snapshot], None] | None = None) -> list[RawMeasurement]:
+    """The subjects (one runtime) measured together, in interleaved rounds until their intervals
+    are tight: what every command that measures latency calls. One RawMeasurement per subject."""
+    jobs = [job_of(s, protocol, settings, target.core) for s in subjects]
+    return measure_jobs(jobs, target, protocol, labels=[label(s) for s in subjects], on_progress=on_progress)
+
+
+def count_cells(subjects: list[Subject], target, settings: Settings) -> list[RawMeasurement]:
+    """--metric instructions: the instructions retired inside each subject's invoke."""
+    if not hasattr(target, "count_instructions"):
+        raise UserError(f"--metric instructions counts on the local device only, not {target.name}")
+    return target.count_instructions([job_of(s, Protocol(), replace(settings, per_layer=False), target.core)
+                                      for s in subjects])
+
+
 def measure(subject: Subject, target, protocol: Protocol, settings: Settings) -> Result:
-    """One measurement on the target."""
-    raw = target.measure(job_of(subject, protocol, settings, target.core))
-    return result_of(raw, subject, device=target.name, core=target.core,
-                     settings=settings_of(subject, settings, protocol, target.core),
-                     group_depth=settings.group_depth, per_op=settings.per_op)
+    """One subject on its own (`profile`)."""
+    s = settings_of(subject, settings, protocol, target.core)
+    try:
+        raws = measure_cells([subject], target, protocol, settings)
+    except Interrupted as e:
+        raise e.cause from None
+    return results_of(raws, [subject], device=target.name, core=target.core, settings=[s],
+                      group_depth=settings.group_depth, per_op=settings.per_op)[0]
 
 
 def layer_rows(ops: list[OpRow], net: Network | None) -> list[LayerTime]:
@@ -123,12 +155,34 @@ def layer_rows(ops: list[OpRow], net: Network | None) -> list[LayerTime]:
     return rows
 
 
+def _statistics(raw: RawMeasurement) -> dict:
+    if raw.instructions:
+        return {"n": raw.instructions.get("invokes"), "noisy": False, "noisy_reason": None}
+    if any(raw.blocks_ms or []):
+        rounds = raw.rounds or {}
+        return blockstats.cell_statistics(raw.samples_ms, raw.blocks_ms, summary=raw.summary,
+                                          statistic=rounds.get("statistic", "median"), cpu_share=rounds.get("cpu_share"))
+    if raw.samples_ms:
+        return statistics(raw.samples_ms, raw.process_medians_ms)
+    return summary_statistics(**raw.summary)
+
+
+def _stop_note(raw: RawMeasurement, stats: dict) -> list[str]:
+    rounds, est = raw.rounds or {}, stats.get("estimate")
+    width = f"+-{est.half_pct:.1f}%" if est and est.half_pct is not None else "no interval"
+    target = rounds.get("target_ci_pct")
+    stopped = f"after {rounds.get('processes')} process(es) (phone: rounds), {width}"
+    return {"max_secs": [f"stopped at --max-secs with {width} (target +-{target:g}%)"] if target else [],
+            "interrupted": [f"interrupted {stopped}"], "device lost": [f"the device went away {stopped}"]}.get(
+        rounds.get("stopped_by"), [])
+
+
 def result_of(raw: RawMeasurement, subject: Subject, *, device: str, core: int | None, settings: dict,
               group_depth: int | None = None, per_op: bool = False) -> Result:
     """The Result of a target's raw measurement: statistics, per-layer times, cost."""
-    stats = (statistics(raw.samples_ms, raw.process_medians_ms) if raw.samples_ms
-             else summary_statistics(**raw.summary))
-    latency = Latency(**{k: stats[k] for k in LATENCY_KEYS if k != "ci95"}, ci95=tuple(stats["ci95"]))
+    stats = _statistics(raw)
+    latency = Latency(**{k: stats.get(k) for k in LATENCY_KEYS if k != "ci95"},
+                      ci95=tuple(stats.get("ci95") or (None, None)))
     # The profiler slows what it watches (2-40%, most where ops are small): each op keeps its share
     # of the profiled run, applied to the unprofiled headline; time outside any op stays a visible gap.
     headline_ms = latency.headline()[0]
@@ -144,39 +198,116 @@ def result_of(raw: RawMeasurement, subject: Subject, *, device: str, core: int |
         noisy_reason=stats["noisy_reason"], per_layer=rows,
         per_layer_sum_ms=sum(r.ms for r in rows) if rows else None, per_layer_grouping=grouping.as_dict(),
         profiler={"profiled_run_ms": raw.profiled_run_ms, "scale": scale} if raw.profiled_run_ms else None,
-        process_medians_ms=raw.process_medians_ms, madds=cost.get("madds"), params=cost.get("params"),
+        process_medians_ms=raw.process_medians_ms, blocks_ms=raw.blocks_ms, drift_pct=stats.get("drift_pct"),
+        rounds=raw.rounds, instructions=raw.instructions, madds=cost.get("madds"), params=cost.get("params"),
         settings=settings, artifact_sha256=subject.sha256, device_state=raw.device_state,
-        samples_ms=raw.samples_ms)
+        notes=stats.get("notes", []) + _stop_note(raw, stats), samples_ms=raw.samples_ms)
+
+
+def _ratio(a: RawMeasurement, b: RawMeasurement, other: Subject) -> dict | None:
+    est = blockstats.ratio(a.blocks_ms or [], b.blocks_ms or [])
+    if est is None:
+        return None
+    return {"vs": {"variant": other.name, "format": other.format}, "ratio": est.value, "ci95": list(est.ci95),
+            "p_value": est.p_value, "blocks": est.blocks, "units": est.units, "unit": est.unit}
+
+
+def results_of(raws: list[RawMeasurement], subjects: list[Subject], *, device: str, core: int | None,
+               settings: list[dict], group_depth: int | None = None, per_op: bool = False) -> list[Result]:
+    """The Results of subjects measured together, each with its paired ratio against every other."""
+    results = [result_of(raw, s, device=device, core=core, settings=st, group_depth=group_depth, per_op=per_op)
+               for raw, s, st in zip(raws, subjects, settings)]
+    if len(subjects) > 1 and all(r.blocks_ms for r in raws):
+        group = uuid.uuid4().hex[:12]
+        for i, r in enumerate(results):
+            r.ratios = [x for j in range(len(subjects)) if j != i for x in [_ratio(raws[i], raws[j], subjects[j])] if x]
+            r.rounds = {**r.rounds, "group": group, "with": [label(s) for j, s in enumerate(subjects) if j != i]}
+    return results
+
+
+@dataclass(frozen=True)
+class _Item:
+    cell: Cell
+    subject: Subject
+    settings: dict
+    key: str
+
+
+def _model_bytes(subject: Subject) -> int:
+    weights = subject.artifact.stat().st_size if subject.artifact else 4 * summary(subject.net)["params"]
+    return 2 * weights + MODEL_OVERHEAD_BYTES   # weights as read, and repacked by the runtime
+
+
+def _chunks(items: list[_Item], budget: int | None) -> list[list[_Item]]:
+    """Consecutive pieces of at most MAX_GROUP cells whose models fit in memory together."""
+    chunks: list[list[_Item]] = []
+    used = 0
+    for it in items:
+        size = _model_bytes(it.subject)
+        if not chunks or len(chunks[-1]) >= MAX_GROUP or (budget is not None and used + size > budget):
+            chunks.append([])
+            used = 0
+        chunks[-1].append(it)
+        used += size
+    return chunks
 
 
 def run_grid(cells: list[Cell], target, protocol: Protocol, settings: Settings, store: Store, *,
              resume: bool, on_event: Callable[[str, Cell, Result | None], None] = lambda *a: None,
+             on_progress: Callable[[Snapshot], None] | None = None, metric: str = "time",
              rebuild: bool = False) -> list[Result]:
-    """Measures every cell; returns the results (stored ones for cells --resume skips).
-    Exceptions from one cell are recorded in the store as errors and the grid goes on."""
+    """Measures every cell, the cells of a runtime together; returns the results (stored ones for
+    cells --resume skips). A group that fails is measured again cell by cell, so only the failing
+    cell is recorded as an error; Ctrl-C or a lost phone stores what the finished processes (phone:
+    rounds) measured, then stops."""
     run_id = store.start_run({**exporter_versions(), "device": target.describe()})
-    results = []
-    for cell in cells:
-        on_event("export", cell, None)
-        subject = variant_subject(cell, rebuild)
-        s = settings_of(subject, settings, protocol, target.core)
-        key = measurement_key(cell.variant, subject.sha256 or "torch", cell.runtime, target.name, s)
-        if resume and store.has(key):
-            stored = store.measurement_by_key(key).as_resumed()
-            results.append(stored)
-            on_event("skipped", cell, stored)
-            continue
-        on_event("measure", cell, None)
+    results: dict[Cell, Result] = {}
+
+    def keep(items: list[_Item], measured: list[Result]) -> None:
+        for it, result in zip(items, measured):
+            # read back: a fresh result is exactly what the store (and so --resume) gives
+            results[it.cell] = store.measurement(store.add_measurement(run_id, it.key, result))
+            on_event("error" if not results[it.cell].ok else "done", it.cell, results[it.cell])
+
+    def measure_group(items: list[_Item]) -> None:
+        subjects = [it.subject for it in items]
+        for it in items:
+            on_event("measure", it.cell, None)
         try:
-            result = measure(subject, target, protocol, settings)
+            raws = (count_cells(subjects, target, settings) if metric == "instructions"
+                    else measure_cells(subjects, target, protocol, settings, on_progress))
+        except Interrupted as e:
+            keep(items, results_of(e.raws, subjects, device=target.name, core=target.core,
+                                   settings=[it.settings for it in items]))
+            raise e.cause from None
         except DeviceLost:
             raise  # every later cell would fail too; what is stored stays, --resume continues
         except UserError as e:
-            result = Result(variant=cell.variant, runtime=cell.runtime, format=cell.format, device=target.name,
-                            threads=settings.threads, core=target.core, settings=s, artifact_sha256=subject.sha256,
-                            status="error", error=str(e))
-        # read back: a fresh result is exactly what the store (and so --resume) gives
-        result = store.measurement(store.add_measurement(run_id, key, result))
-        results.append(result)
-        on_event("error" if not result.ok else "done", cell, result)
-    return results
+            if len(items) > 1:
+                for it in items:
+                    measure_group([it])
+                return
+            it = items[0]
+            keep(items, [Result(variant=it.cell.variant, runtime=it.cell.runtime, format=it.cell.format,
+                                device=target.name, threads=settings.threads, core=target.core, settings=it.settings,
+                                artifact_sha256=it.subject.sha256, status="error", error=str(e))])
+            return
+        keep(items, results_of(raws, subjects, device=target.name, core=target.core,
+                               settings=[it.settings for it in items]))
+
+    budget = target.memory_budget() if hasattr(target, "memory_budget") else None
+    for runtime in dict.fromkeys(c.runtime for c in cells):
+        todo = []
+        for cell in (c for c in cells if c.runtime == runtime):
+            on_event("export", cell, None)
+            subject = variant_subject(cell, rebuild)
+            s = settings_of(subject, settings, protocol, target.core, metric)
+            key = measurement_key(cell.variant, subject.sha256 or "torch", cell.runtime, target.name, s)
+            if resume and store.has(key):
+                results[cell] = store.measurement_by_key(key).as_resumed()
+                on_event("skipped", cell, results[cell])
+            else:
+                todo.append(_Item(cell, subject, s, key))
+        for chunk in _chunks(todo, budget):
+            measure_group(chunk)
+    return [results[c] for c in cells]

@@ -45,10 +45,11 @@ MEASUREMENT_COLUMNS = [
     ("error", "TEXT"), ("n", "INTEGER"), *[(f"{k}_ms", "REAL") for k in _LAT], ("ci_lo_ms", "REAL"),
     ("ci_hi_ms", "REAL"), ("noisy", "INTEGER"), ("noisy_reason", "TEXT"), ("per_layer_sum_ms", "REAL"),
     ("madds", "INTEGER"), ("params", "INTEGER"), ("device_state", "TEXT"), ("profiler", "TEXT"),
-    ("process_medians_ms", "TEXT"), ("notes", "TEXT"), ("per_layer_grouping", "TEXT"),
+    ("process_medians_ms", "TEXT"), ("notes", "TEXT"), ("per_layer_grouping", "TEXT"), ("blocks_ms", "TEXT"),
+    ("ratios", "TEXT"), ("drift_pct", "REAL"), ("rounds", "TEXT"), ("instructions", "TEXT"),
 ]
 _JSON_FIELDS = {"settings": {}, "device_state": {}, "profiler": None, "process_medians_ms": None, "notes": [],
-                "per_layer_grouping": None}
+                "per_layer_grouping": None, "blocks_ms": None, "ratios": [], "rounds": None, "instructions": None}
 
 
 def _row_of(r: Result) -> dict:

@@ -49,7 +49,7 @@ def shared_artifact_cache(tmp_path_factory):
 
 SMALL = "mobilenet_v3_small:res=96,width=0.35"   # the cheapest real variant: quick to export and run
 FAST = ["--runs", "5", "--min-secs", "0", "--warmup-runs", "1", "--warmup-secs", "0", "--profile-runs", "3",
-        "--processes", "1"]
+        "--processes", "1", "--target-ci", "0"]
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from conftest import FIXTURES, assert_results_doc
 from phone_helpers import OTHER, VARIANT, job, open_on, run_on
 
 PAPER_LAYERS = {"stem", "last_conv", "pool", "head_conv", "classifier"} | {f"bneck{i}" for i in range(1, 12)}
+ROUNDS = 2    # --processes on a phone (phone_helpers.FAST): rounds of one benchmark_model run per cell
 
 pytestmark = pytest.mark.usefixtures("no_leaked_threads", "adb_key")
 
@@ -37,17 +38,20 @@ def test_run_on_a_phone(cli, phone, artifact, tmp_path, xnnpack):
     (result,) = doc["results"]
     assert set(doc) == {"schema", "device", "protocol", "results"} and set(result) == set(local_shape)
     assert doc["device"]["model"] == "Pixel 3" and doc["device"]["core"] == 4
-    assert result["latency_ms"]["mean"] > 0 and result["latency_ms"]["median"] > 0 and result["n"] == 5
+    assert result["latency_ms"]["mean"] > 0 and result["latency_ms"]["median"] > 0 and result["n"] == 5 * ROUNDS
+    assert [len(b) for b in result["blocks_ms"]] == [1] * ROUNDS and result["rounds"]["processes"] == ROUNDS
     names = [row["name"] for row in result["per_layer"]]
     assert set(names) <= PAPER_LAYERS and {"stem", "bneck1", "bneck11", "classifier"} <= set(names)
     state = result["device_state"]
     for when in ("before", "after"):
         assert state[when]["core_mhz"] == 2803.2 and state[when]["temps_c"]["cpu4-gold-usr"] == 36.0
     assert state["battery_level"] == 80 and state["cooldowns"] == []
-    # pinned to cpu4 (mask 10), one thread, the protocol's flags, XNNPACK as asked
+    # pinned to cpu4 (mask 10), one thread, the protocol's flags, XNNPACK as asked; the rounds, then
+    # the profile (after a token timed run that is not kept)
     runs = [c for c in phone.shell_commands if "benchmark_model --graph" in c]
-    assert len(runs) == 2 and all(c.startswith("{ taskset 10 ") and "--num_threads=1" in c for c in runs)
-    assert f"--use_xnnpack={str(xnnpack).lower()}" in runs[0] and "--enable_op_profiling=true" in runs[1]
+    assert len(runs) == ROUNDS + 2 and all(c.startswith("{ taskset 10 ") and "--num_threads=1" in c for c in runs)
+    assert f"--use_xnnpack={str(xnnpack).lower()}" in runs[0] and "--enable_op_profiling=true" in runs[-1]
+    assert not any("--enable_op_profiling=true" in c for c in runs[:-1])
     assert not phone.device_path("/data/local/tmp/mbv3bench").exists()  # cleaned up
     key = Path(os.environ["MBV3BENCH_ADB_KEY"])
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
@@ -58,22 +62,27 @@ def test_disconnect_mid_grid_then_resume(cli, artifact, two_variants, tmp_path):
 
     with AdbDeviceDouble() as phone:
         count = phone._count_shell
+        runs_of_other = []
 
-        def drop_at_second_variant(command):  # the link dies as soon as the second cell touches the phone
-            if two_variants.name in command:
-                phone.disconnect_after(0)
+        def drop_in_second_round(command):  # the link dies as the second cell's second run starts
+            if "benchmark_model --graph" in command and two_variants.name in command:
+                runs_of_other.append(command)
+                if len(runs_of_other) == 2:
+                    phone.disconnect_after(0)
             return count(command)
 
-        phone._count_shell = drop_at_second_variant
+        phone._count_shell = drop_in_second_round
         code, _, stderr = run_on(cli, phone.address, tmp_path, "--models", f"{VARIANT},{OTHER}")
         address = phone.address
     assert code == 2
     assert stderr.strip().splitlines() == [
-        f"error: device {address} disconnected during checking /data/local/tmp/mbv3bench/other.tflite; "
+        f"error: device {address} disconnected during the measurement of {OTHER}; "
         "finished measurements are kept; reconnect and run again with --resume; its fixed performance mode "
         "stays on: end it with `adb shell cmd power set-fixed-performance-mode-enabled false`"]
-    with Store(tmp_path / "r.sqlite") as store:
-        assert [m.variant for m in store.measurements()] == [VARIANT]
+    with Store(tmp_path / "r.sqlite") as store:   # the finished first round of both cells is kept
+        kept = store.measurements()
+    assert sorted(m.variant for m in kept) == sorted([VARIANT, OTHER])
+    assert all(m.rounds["stopped_by"] == "device lost" and m.rounds["processes"] == 1 for m in kept)
 
     with AdbDeviceDouble() as phone:
         code, stdout, stderr = run_on(cli, phone.address, tmp_path, "--models", f"{VARIANT},{OTHER}", "--resume",
@@ -81,11 +90,8 @@ def test_disconnect_mid_grid_then_resume(cli, artifact, two_variants, tmp_path):
         commands = list(phone.shell_commands)
     assert code == 0, stderr
     results = json.loads((tmp_path / "resumed.json").read_text())["results"]
-    assert [(r["variant"], r.get("resumed", False)) for r in results] == [(VARIANT, True), (OTHER, False)]
-    assert not any(artifact.path.name in c for c in commands)  # nothing redone
-    assert sum("benchmark_model --graph" in c for c in commands) == 2
-    with Store(tmp_path / "r.sqlite") as store:
-        assert sorted(m.variant for m in store.measurements()) == sorted([VARIANT, OTHER])
+    assert [(r["variant"], r.get("resumed", False)) for r in results] == [(VARIANT, True), (OTHER, True)]
+    assert not any("benchmark_model --graph" in c for c in commands)  # nothing redone
 
 
 def test_arguments_reach_the_shell_quoted(phone, artifact, tmp_path):

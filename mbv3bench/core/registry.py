@@ -35,14 +35,16 @@ FILE_SUFFIXES = {".onnx": "onnx", ".tflite": "tflite"}
 @dataclass(frozen=True)
 class ProtocolDefaults:
     """benchmark_model's semantics; the CLI's option defaults and the Protocol's are these."""
-    runs: int = 50
-    min_secs: float = 1.0
+    runs: int = 50              # per cell and process: timed invokes at least
+    min_secs: float = 1.0       # per process: seconds of timed rounds at least
     warmup_runs: int = 10
     warmup_secs: float = 0.5
-    max_secs: float = 60.0
+    max_secs: float = 30.0      # per group of cells measured together: wall seconds at most
     profile_runs: int = 20
-    processes: int = 3
+    processes: int = 3          # at least; more until --target-ci is met or --max-secs is up
     threads: int = 1
+    block_runs: int = 10        # invokes per block: short enough that drift within one is small
+    target_ci: float = 2.0      # percent: the half-width every interval is measured down to
 
 
 PROTOCOL = ProtocolDefaults()

@@ -70,6 +70,11 @@ class RawMeasurement:
     ops: list[OpRow] = field(default_factory=list)
     profiled_run_ms: float | None = None
     device_state: dict = field(default_factory=dict)
+    # rounds: each process's block medians in round order; a block of every cell measured together
+    # shares its process and round index, which is what pairs them
+    blocks_ms: list[list[float]] | None = None
+    rounds: dict | None = None              # {block_runs, processes, rounds, stopped_by, elapsed_s, ...}
+    instructions: dict | None = None        # {per_invoke, counter, ...}: --metric instructions
 
     def to_json(self) -> dict:
         return {**asdict(self), "ops": [o.row() for o in self.ops]}
@@ -136,6 +141,11 @@ class Result:
     init_layers: list[LayerTime] = field(default_factory=list)
     profiler: dict | None = None            # {profiled_run_ms, scale}
     process_medians_ms: list[float] | None = None
+    blocks_ms: list[list[float]] | None = None   # per process, the median of each block, in round order
+    ratios: list[dict] = field(default_factory=list)  # against each cell measured in the same rounds
+    drift_pct: float | None = None
+    rounds: dict | None = None
+    instructions: dict | None = None
     madds: int | None = None
     params: int | None = None
     settings: dict = field(default_factory=dict)

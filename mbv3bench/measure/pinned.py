@@ -1,12 +1,15 @@
-"""A measurement in a fresh Python process pinned to one core: `python -m MODULE`, a JSON job on
-stdin, a JSON answer on stdout. The child pins itself before importing anything that starts threads."""
+"""A measurement in a fresh Python process pinned to one core: `python -m MODULE`, a JSON request
+on stdin, JSON lines on stdout. The child pins itself before importing anything that starts threads."""
 from __future__ import annotations
 
+import collections
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
+from typing import Callable
 
 from ..core.errors import UserError
 
@@ -18,23 +21,61 @@ class MeasurementError(UserError):
     """A measurement failed; the grid records it and goes on."""
 
 
-def run_pinned(module: str, job: dict, *, threads: int, what: str, timeout: float = WORKER_TIMEOUT_S) -> dict:
-    """Runs `python -m module` with `job` as JSON on stdin and returns the JSON it prints; the
-    child pins itself to job["core"] before importing anything that starts threads. BLAS/OpenMP
-    pools are held to `threads`. A failure is one line: the child's last stderr line."""
+def stream_pinned(module: str, request: dict, *, threads: int, what: str, on_line: Callable[[dict], None],
+                  timeout: float = WORKER_TIMEOUT_S, prefix: tuple[str, ...] = ()) -> None:
+    """Runs `python -m module` (behind `prefix`, e.g. valgrind) with `request` as JSON on stdin and
+    hands each JSON line it prints to on_line as it comes; the child pins itself to the request's
+    core before importing anything that starts threads. BLAS/OpenMP pools are held to `threads`.
+    The child has a session of its own: Ctrl-C reaches only this process, which ends the child
+    (what it streamed so far is the caller's). A failure is one line: the child's last stderr line."""
     env = {**os.environ, **{v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}
+    proc = subprocess.Popen([*prefix, sys.executable, "-m", module], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    tail: collections.deque[str] = collections.deque(maxlen=50)
+    drain = threading.Thread(target=lambda: tail.extend(proc.stderr), daemon=True)
+    drain.start()
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, expire)
+    timer.start()
     try:
-        proc = subprocess.run([sys.executable, "-m", module], input=json.dumps(job), capture_output=True,
-                              text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        raise MeasurementError(f"{what} timed out after {timeout:g} s") from None
+        proc.stdin.write(json.dumps(request))
+        proc.stdin.close()
+        for line in proc.stdout:
+            on_line(json.loads(line))
+        proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        timer.cancel()
+        timer.join()
+        drain.join()
+        proc.stdout.close()
+        proc.stderr.close()
+    if expired.is_set():
+        raise MeasurementError(f"{what} timed out after {timeout:g} s")
     if proc.returncode < 0:
         # a signal's victim never wrote why: its last line is whatever it logged before
         raise MeasurementError(f"{what}: {_killed_by(-proc.returncode)}")
     if proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-        raise MeasurementError(f"{what}: {tail}")
-    return json.loads(proc.stdout)
+        lines = [line.strip() for line in tail if line.strip()]
+        raise MeasurementError(f"{what}: {lines[-1] if lines else f'exit code {proc.returncode}'}")
+
+
+def run_pinned(module: str, job: dict, *, threads: int, what: str, timeout: float = WORKER_TIMEOUT_S,
+               prefix: tuple[str, ...] = ()) -> dict:
+    """stream_pinned for a child that prints one JSON document: that document."""
+    lines: list[dict] = []
+    stream_pinned(module, job, threads=threads, what=what, on_line=lines.append, timeout=timeout, prefix=prefix)
+    if not lines:
+        raise MeasurementError(f"{what}: the child printed nothing")
+    return lines[-1]
 
 
 def _killed_by(number: int) -> str:

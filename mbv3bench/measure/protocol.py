@@ -1,8 +1,12 @@
-"""The timing protocol and its statistics.
+"""The timing protocol, and the pooled-sample statistics of one cell timed alone.
 
 benchmark_model's semantics: warm up until both --warmup-runs and --warmup-secs are met, then time
 runs until both --runs and --min-secs are met (never past --max-secs). Each sample is one call of
 the runtime's run(), timed with perf_counter_ns and nothing else inside the timed region.
+
+`run` measures in rounds (measure/rounds.py, statistics in measure/blockstats.py); `statistics`
+here is the pooled method that came before: it stays for a result known only by samples and for
+benchmarks/stability.py, which measures how much narrower than honest its interval is.
 """
 from __future__ import annotations
 
@@ -35,25 +39,29 @@ class Protocol:
     max_secs: float = PROTOCOL.max_secs
     profile_runs: int = PROTOCOL.profile_runs
     # a runtime can settle at a different level in each process (here ORT and torch by up to 1.7x
-    # with tight intervals each): the protocol runs in this many fresh processes
+    # with tight intervals each): the protocol runs in at least this many fresh processes
     processes: int = PROTOCOL.processes
+    block_runs: int = PROTOCOL.block_runs
+    target_ci: float = PROTOCOL.target_ci
 
     def validate(self) -> "Protocol":
-
-        for name in ("runs", "processes", "warmup_runs", "profile_runs"):
-            least = 1 if name in ("runs", "processes") else 0
+        for name in ("runs", "processes", "warmup_runs", "profile_runs", "block_runs"):
+            least = 1 if name in ("runs", "processes", "block_runs") else 0
             if not least <= getattr(self, name) <= MAX_COUNT:
                 raise UserError(f"--{name.replace('_', '-')} must be in {least}..{MAX_COUNT}")
         for name in ("min_secs", "warmup_secs", "max_secs"):
             if not 0 <= getattr(self, name) <= MAX_SECS:   # false for nan, which would never stop a loop
                 raise UserError(f"--{name.replace('_', '-')} must be in 0..{MAX_SECS:g} s")
+        if not 0 <= self.target_ci <= 100:
+            raise UserError("--target-ci must be in 0..100 (%)")
         return self
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def _loop(run: Callable[[], None], min_count: int, min_secs: float, max_secs: float) -> list[float]:
+def timed_loop(run: Callable[[], None], min_count: int, min_secs: float = 0.0,
+               max_secs: float = math.inf) -> list[float]:
     samples: list[float] = []
     clock = time.perf_counter_ns
     start = clock()
@@ -70,8 +78,8 @@ def _loop(run: Callable[[], None], min_count: int, min_secs: float, max_secs: fl
 def time_runs(run: Callable[[], None], protocol: Protocol) -> list[float]:
     """Warm-up, then the timed samples in milliseconds."""
     if protocol.warmup_runs or protocol.warmup_secs:
-        _loop(run, protocol.warmup_runs, protocol.warmup_secs, protocol.max_secs)
-    return _loop(run, protocol.runs, protocol.min_secs, protocol.max_secs)
+        timed_loop(run, protocol.warmup_runs, protocol.warmup_secs, protocol.max_secs)
+    return timed_loop(run, protocol.runs, protocol.min_secs, protocol.max_secs)
 
 
 def _percentile(sorted_x: list[float], q: float) -> float:

@@ -23,6 +23,8 @@ class Measured:
         self.device, self.runtime = device, runtime
         self.cells: dict[tuple[str, str], Result] = {}
         for r in store.measurements(device=device, runtime=runtime):
+            if r.settings.get("metric", "time") != "time":   # an instruction count has no latency
+                continue
             key = (r.variant, r.format)
             old = self.cells.get(key)
             if old is None or (_is_paper_protocol(r), r.id) > (_is_paper_protocol(old), old.id):

@@ -63,14 +63,33 @@ TABLES = {
 }
 
 
+def paired(r: Result, other: Result) -> dict | None:
+    """r's ratio to `other` from their paired blocks, where the two were measured in the same rounds."""
+    group = (r.rounds or {}).get("group")
+    if group is None or group != (other.rounds or {}).get("group"):
+        return None
+    return next((q for q in r.ratios if q["vs"] == {"variant": other.variant, "format": other.format}), None)
+
+
+def relative(r: Result, first: Result | None) -> tuple[float | None, list | None]:
+    """r / first: the paired ratio (with its interval) where both were measured together, else the
+    quotient of their headlines (no interval: two medians of different times drift apart)."""
+    if first is None:
+        return None, None
+    q = paired(r, first)
+    if q is not None:
+        return q["ratio"], q["ci95"]
+    ms, base = r.headline()[0], first.headline()[0]
+    return (ms / base if ms is not None and base else None), None
+
+
 def _cell(r: Result | None, first: Result | None) -> dict | None:
     if r is None:
         return None
     ms, stat = r.headline()
-    base = first.headline()[0] if first else None
-    rel = ms / base if ms is not None and base else None
+    rel, rel_ci = relative(r, first)
     return {"median_ms": ms, "statistic": stat, "ci95": list(r.latency.ci95), "n": r.n, "relative": rel,
-            "noisy": r.noisy}
+            "relative_ci95": rel_ci, "noisy": r.noisy}
 
 
 def build(number: int, store, devices: list[str], runtime: str, accuracy, paper) -> dict:
@@ -112,7 +131,8 @@ def build(number: int, store, devices: list[str], runtime: str, accuracy, paper)
             "produced_by": {d: provenance(used[d]) for d in devices}, "paper_devices": list(t.pixels),
             "rows": rows, "results": [r.to_json() for d in devices for r in used[d]], "notes": ["top-1: published (top1_source) or a user's --accuracy file; never estimated",
                       "MAdds and params: analytic, mbv3bench cost.py",
-                      "measured: median ms of the timed runs with its 95% CI (the mean where a phone log gives no median); relative = row / first row",
+                      "measured: median ms of the timed runs with its 95% CI (the mean where a phone log gives no median); relative = row / first row: "
+                      "the paired ratio [its 95% CI] where both were measured in the same rounds, else the quotient of the two medians",
                       "paper: published ms on Pixel phones (P-1/P-2/P-3), TFLite, one thread on one large core"]}
 
 
@@ -127,8 +147,10 @@ def _ms(c: dict | None) -> str:
     return f"{num(c['median_ms'], '.2f')}{stat} (n={num(c['n'], 'd')}, {ci})" + (" noisy" if c["noisy"] else "")
 
 
-def _rel(x) -> str:
-    return f"{x:.2f}x" if x is not None else "-"
+def _rel(x, ci=None) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.3f}x [{ci[0]:.3f}-{ci[1]:.3f}]" if ci and ci[0] is not None else f"{x:.2f}x"
 
 
 def grid(doc: dict) -> tuple[list[str], list[list[str]]]:
@@ -146,10 +168,10 @@ def grid(doc: dict) -> tuple[list[str], list[list[str]]]:
                 f"{r['madds'] / 1e6:.1f}", f"{r['params'] / 1e6:.2f}"]
         for d in doc["device"]:
             c = r["measured"][d]
-            line += [_ms(c), _rel(c and c["relative"])]
+            line += [_ms(c), _rel(c and c["relative"], c and c["relative_ci95"])]
             if doc["fhs_format"]:
                 f = r["measured_fhs"][d]
-                line += [_ms(f), _rel(f and f["relative"])]
+                line += [_ms(f), _rel(f and f["relative"], f and f["relative_ci95"])]
         line += [f"{r['paper'][p]:g}" if r["paper"][p] is not None else "-" for p in pix]
         line += [_rel(r["paper"]["relative"][p]) for p in pix]
         body.append(line)

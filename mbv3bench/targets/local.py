@@ -1,19 +1,21 @@
-"""The local device: each measurement in a fresh Python process pinned to one core.
+"""The local device: measurements in fresh Python processes pinned to one core.
 
 Fresh processes because one runtime's latency can settle at different levels in different
-processes (runtime-notes: torch eager, ~2x): a measurement must not inherit another's state.
+processes (runtime-notes: torch eager, ~2x): a measurement must not inherit another's state, and
+several processes show how much that level varies.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
-import statistics
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 from ..core.errors import UserError
 from ..core.results import Job, RawMeasurement
-from ..measure.pinned import run_pinned
+from ..measure.pinned import WORKER_TIMEOUT_S, run_pinned, stream_pinned
 
 def _read(path: str) -> str | None:
     try:
@@ -69,18 +71,46 @@ class LocalTarget:
         return {"core_mhz": _core_mhz(self.core), "loadavg_1m": float(load[0]) if load else None}
 
     def close(self) -> None:
-        """Nothing to clean up: each measurement's process is gone when it returns."""
+        """Nothing to clean up: each measurement's processes are gone when it returns."""
 
-    def measure(self, job: Job) -> RawMeasurement:
-        """The protocol in protocol.processes fresh processes, samples pooled; the per-layer
-        profile comes from the first."""
-        before = self.state()
-        what = f"{job.variant} on {job.runtime}"
-        runs = [RawMeasurement.from_json(run_pinned(
-                    "mbv3bench.measure.worker", replace(job, core=self.core, per_layer=job.per_layer and i == 0).to_json(),
-                    threads=job.threads, what=what))
-                for i in range(job.protocol.get("processes", 1))]
-        after = self.state()
-        return replace(runs[0], samples_ms=[ms for r in runs for ms in r.samples_ms],
-                       process_medians_ms=[statistics.median(r.samples_ms) for r in runs],
-                       device_state={"before": before, "after": after})
+    def memory_budget(self) -> int | None:
+        """Bytes the models of one group may take: half of what the kernel says is available."""
+        for line in (_read("/proc/meminfo") or "").splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024 // 2
+        return None
+
+    @contextlib.contextmanager
+    def _elsewhere(self):
+        """This process (progress display, statistics) keeps off the measured core while a worker runs."""
+        mask = os.sched_getaffinity(0)
+        others = mask - {self.core}
+        if others:
+            os.sched_setaffinity(0, others)
+        try:
+            yield
+        finally:
+            os.sched_setaffinity(0, mask)
+
+    def run_process(self, jobs: list[Job], *, mode: str, on_line: Callable[[dict], None], seed: int = 0,
+                    max_secs: float = WORKER_TIMEOUT_S) -> None:
+        """One fresh pinned process over every job: timed rounds or (mode "profile") the profiled
+        sessions; see measure/worker.py for the lines it streams."""
+        request = {"jobs": [replace(j, core=self.core).to_json() for j in jobs], "mode": mode, "seed": seed,
+                   "max_secs": max_secs}
+        what = f"{', '.join(j.variant for j in jobs)} on {jobs[0].runtime}"
+        with self._elsewhere():
+            stream_pinned("mbv3bench.measure.worker", request, threads=jobs[0].threads, what=what, on_line=on_line)
+
+    def count_instructions(self, jobs: list[Job]) -> list[RawMeasurement]:
+        """--metric instructions: each job's instructions per invoke (measure/instructions.py)."""
+        from ..measure import instructions
+
+        jobs = [replace(j, core=self.core) for j in jobs]
+        what = f"counting the instructions of {', '.join(j.variant for j in jobs)} on {jobs[0].runtime}"
+
+        def run_child(module: str, request: dict, prefix: tuple[str, ...] = ()) -> dict:
+            with self._elsewhere():
+                return run_pinned(module, request, threads=jobs[0].threads, what=what, prefix=prefix)
+
+        return [RawMeasurement(instructions=doc) for doc in instructions.count(jobs, run_child)]

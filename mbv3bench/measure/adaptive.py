@@ -1,0 +1,236 @@
+"""A group of cells measured together until their intervals are tight.
+
+Processes of rounds are added one at a time: at least --processes of them, then more until every
+cell's 95% interval and every pair's ratio interval is within --target-ci percent of its
+estimate, or --max-secs (wall clock, the whole group) is up. Then one more process profiles each
+cell, so the profiler never touches a timed number. Ctrl-C, or a phone that goes away, ends the
+measuring: the processes that finished make the result (stopped_by "interrupted" or
+"device lost"); an unfinished one is dropped.
+
+Any target works: one that runs pinned processes of rounds (`run_process`, the local device), or
+one that measures a job at a time (`measure`, a phone): there a "process" is one round of short
+benchmark_model runs, one per cell in alternating order, each a process of its own on the phone,
+so heat and drift reach every cell alike.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from ..core.errors import DeviceLost, UserError
+from ..core.results import Job, OpRow, RawMeasurement
+from . import blockstats
+from .blockstats import Estimate
+from .protocol import Protocol
+from .rounds import order_of
+
+MAX_PROCESSES = 200
+PROGRESS_S = 0.5      # the display is refreshed at most this often while a process streams rounds
+
+
+class Interrupted(Exception):
+    """Ctrl-C or a lost device during a group (`cause`), with what the finished processes
+    measured (`raws`) for the caller to keep before it raises the cause."""
+
+    def __init__(self, raws: list[RawMeasurement], cause: BaseException):
+        super().__init__(str(cause))
+        self.raws, self.cause = raws, cause
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Where a group's measurement stands, for a progress display."""
+    labels: list[str]
+    cells: list[Estimate | None]
+    pairs: list[tuple[int, int, Estimate | None]]
+    processes: int
+    elapsed_s: float
+    eta_s: float | None
+    target_pct: float
+    phase: str               # timing | profiling
+
+
+class _Group:
+    """Per cell, per process: blocks (medians) and samples; what the stopping rule reads."""
+
+    def __init__(self, jobs: list[Job], protocol: Protocol, labels: list[str], on_progress):
+        self.jobs, self.protocol, self.labels, self.on_progress = jobs, protocol, labels, on_progress
+        self.blocks: list[list[list[float]]] = [[] for _ in jobs]
+        self.samples: list[list[list[float]]] = [[] for _ in jobs]
+        self.summaries: list[list[dict]] = [[] for _ in jobs]
+        self.states: list[dict] = []
+        self.cpu_shares: list[float] = []   # per finished local process
+        self.finished = 0                 # processes whose every round arrived
+        self.walls: list[float] = []
+        self.start = time.monotonic()
+        self._shown = 0.0
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def open_process(self) -> None:
+        for per_cell in (self.blocks, self.samples):
+            for p in per_cell:
+                p.append([])
+
+    def drop_unfinished(self) -> None:
+        for per_cell in (self.blocks, self.samples):
+            for p in per_cell:
+                del p[self.finished:]
+        del self.cpu_shares[self.finished:]
+
+    def take_round(self, line: dict) -> None:
+        if "cpu_share" in line:
+            self.cpu_shares.append(line["cpu_share"])
+        if "round" not in line:
+            return
+        for i, s in enumerate(line["samples"]):
+            self.samples[i][-1].extend(s)
+            self.blocks[i][-1].append(statistics.median(s))
+        if time.monotonic() - self._shown >= PROGRESS_S:
+            self.show("timing")
+
+    def estimates(self) -> tuple[list[Estimate | None], list[tuple[int, int, Estimate | None]]]:
+        cells = [blockstats.level(b) for b in self.blocks]
+        pairs = [(i, j, blockstats.ratio(self.blocks[i], self.blocks[j]))
+                 for i in range(len(self.jobs)) for j in range(i + 1, len(self.jobs))]
+        return cells, pairs
+
+    def halves(self) -> list[float | None]:
+        cells, pairs = self.estimates()
+        return [e.half_pct if e else None for e in cells + [p for _, _, p in pairs]]
+
+    def stop_reason(self) -> str | None:
+        p = self.protocol
+        if self.finished < p.processes:
+            return None
+        if not p.target_ci:
+            return "processes"
+        if all(h is not None and h <= p.target_ci for h in self.halves()):
+            return "target"
+        if self.elapsed() >= p.max_secs:
+            return "max_secs"
+        return "processes" if self.finished >= MAX_PROCESSES else None
+
+    def budget(self) -> float:
+        """Seconds the next process may take: the minimum processes share --max-secs."""
+        left = max(0.0, self.protocol.max_secs - self.elapsed())
+        return left / max(1, self.protocol.processes - self.finished)
+
+    def eta(self) -> float | None:
+        p = self.protocol
+        per = statistics.fmean(self.walls) if self.walls else p.min_secs + p.warmup_secs + 1.0
+        more = max(0, p.processes - self.finished)
+        halves = self.halves()
+        if p.target_ci and self.finished:
+            worst = max((h / p.target_ci if h is not None else 2.0) for h in halves) if halves else 0.0
+            more = max(more, math.ceil(self.finished * worst ** 2) - self.finished)
+        return min(more * per, max(0.0, p.max_secs - self.elapsed()))
+
+    def show(self, phase: str) -> None:
+        self._shown = time.monotonic()
+        if self.on_progress is not None:
+            cells, pairs = self.estimates()
+            self.on_progress(Snapshot(self.labels, cells, pairs, self.finished, self.elapsed(),
+                                      self.eta() if phase == "timing" else None, self.protocol.target_ci, phase))
+
+
+def _local_process(target, group: _Group) -> None:
+    started = time.monotonic()
+    target.run_process(group.jobs, mode="time", seed=group.finished, max_secs=group.budget(),
+                       on_line=group.take_round)
+    group.walls.append(time.monotonic() - started)
+
+
+def _phone_round(target, group: _Group) -> None:
+    """One benchmark_model run per cell, in this round's order: each is one block."""
+    started = time.monotonic()
+    for i in order_of(len(group.jobs), group.finished):
+        raw = target.measure(replace(group.jobs[i], per_layer=False))
+        s = raw.summary or {}
+        value = s.get("median") if s.get("median") is not None else s.get("mean")
+        if value is None:
+            raise UserError(f"{group.jobs[i].variant}: benchmark_model printed neither a median nor a mean")
+        group.blocks[i][-1].append(value)
+        group.summaries[i].append(s)
+        group.states.append(raw.device_state)
+    group.walls.append(time.monotonic() - started)
+
+
+def _profiles(target, jobs: list[Job]) -> dict[int, tuple[list[OpRow], float | None]]:
+    wanted = [i for i, j in enumerate(jobs) if j.per_layer and j.protocol.get("profile_runs")]
+    if not wanted:
+        return {}
+    if hasattr(target, "run_process"):
+        found: dict[int, tuple[list[OpRow], float | None]] = {}
+
+        def take(line: dict) -> None:
+            found[wanted[line["profile"]]] = ([OpRow(*o) for o in line["ops"]], line["profiled_run_ms"])
+
+        target.run_process([jobs[i] for i in wanted], mode="profile", on_line=take)
+        return found
+    # a phone: benchmark_model times a token run before its profiled one; that time is not kept
+    token = {"runs": 1, "min_secs": 0, "warmup_runs": 0, "warmup_secs": 0}
+    raws = {i: target.measure(replace(jobs[i], protocol={**jobs[i].protocol, **token})) for i in wanted}
+    return {i: (r.ops, r.profiled_run_ms) for i, r in raws.items()}
+
+
+def _device_state(target, group: _Group, before: dict | None) -> dict:
+    if not group.states:
+        return {"before": before, "after": target.state()}
+    first, last = group.states[0], group.states[-1]
+    return {**last, "before": first.get("before"), "rounds": len(group.states),
+            "cooldowns": [c for s in group.states for c in s.get("cooldowns", [])],
+            "throttled": next((s["throttled"] for s in group.states if s.get("throttled")), None)}
+
+
+def measure_jobs(jobs: list[Job], target, protocol: Protocol, *, labels: list[str],
+                 on_progress: Callable[[Snapshot], None] | None = None) -> list[RawMeasurement]:
+    """Every job measured in the same rounds; one RawMeasurement per job, in order. Ctrl-C or a
+    lost device raises Interrupted with what the finished processes measured (none finished: the
+    KeyboardInterrupt or DeviceLost itself)."""
+    group = _Group(jobs, protocol, labels, on_progress)
+    local = hasattr(target, "run_process")
+    before = target.state() if local else None
+    stopped_by, profiles, cause = None, {}, None
+    try:
+        while (stopped_by := group.stop_reason()) is None:
+            group.open_process()
+            (_local_process if local else _phone_round)(target, group)
+            group.finished += 1
+            group.show("timing")
+        group.show("profiling")
+        profiles = _profiles(target, jobs)
+    except (KeyboardInterrupt, DeviceLost) as e:
+        if not group.finished:
+            raise
+        group.drop_unfinished()
+        stopped_by = stopped_by or ("interrupted" if isinstance(e, KeyboardInterrupt) else "device lost")
+        cause = e
+    raws = _raws(jobs, target, protocol, group, before, stopped_by, profiles, local)
+    if cause is not None:
+        raise Interrupted(raws, cause)
+    return raws
+
+
+def _raws(jobs, target, protocol: Protocol, group: _Group, before, stopped_by: str, profiles,
+          local: bool) -> list[RawMeasurement]:
+    state = _device_state(target, group, before)
+    statistic = "median" if all(s.get("median") is not None for per in group.summaries for s in per) else "mean"
+    raws = []
+    for i, job in enumerate(jobs):
+        ops, profiled_ms = profiles.get(i, ([], None))
+        blocks = group.blocks[i]
+        raws.append(RawMeasurement(
+            samples_ms=[ms for p in group.samples[i] for ms in p],
+            process_medians_ms=[statistics.median(b) for b in blocks if b],
+            summary=blockstats.pooled_summary(group.summaries[i]) if group.summaries[i] else None,
+            ops=ops, profiled_run_ms=profiled_ms, device_state=state, blocks_ms=blocks,
+            rounds={"block_runs": protocol.block_runs if local else None, "processes": group.finished,
+                    "rounds": sum(len(b) for b in blocks), "stopped_by": stopped_by,
+                    "elapsed_s": round(group.elapsed(), 2), "target_ci_pct": protocol.target_ci,
+                    "statistic": statistic, **({"cpu_share": group.cpu_shares} if local else {})}))
+    return raws
