@@ -107,18 +107,24 @@ def test_lost_mid_grid_on_the_server(cli, adb, artifact, two_variants, tmp_path)
         adb("connect", phone.address)
         count = phone._count_shell
 
-        def drop_at_second_variant(command):
-            if two_variants.name in command:
-                phone.disconnect_after(0)
+        runs_of_other = []
+
+        def drop_in_second_round(command):  # the link dies as the second cell's second run starts
+            if "benchmark_model --graph" in command and two_variants.name in command:
+                runs_of_other.append(command)
+                if len(runs_of_other) == 2:
+                    phone.disconnect_after(0)
             return count(command)
 
-        phone._count_shell = drop_at_second_variant
+        phone._count_shell = drop_in_second_round
         code, _, stderr = run_on(cli, phone.address, tmp_path, "--models", f"{VARIANT},{OTHER}", "--no-per-layer")
     line = _one_line(stderr)
     assert code == 2 and line.startswith(f"error: device {phone.address} disconnected during ")
     assert "finished measurements are kept; reconnect and run again with --resume" in line
-    with Store(tmp_path / "r.sqlite") as store:
-        assert [m.variant for m in store.measurements()] == [VARIANT]
+    with Store(tmp_path / "r.sqlite") as store:   # the finished first round of both cells is kept
+        kept = store.measurements()
+    assert sorted(m.variant for m in kept) == sorted([VARIANT, OTHER])
+    assert all(m.rounds["stopped_by"] == "device lost" for m in kept)
 
 
 def test_full_storage_on_the_server(cli, adb, tmp_path):

@@ -168,7 +168,7 @@ def _profiles(target, jobs: list[Job]) -> dict[int, tuple[list[OpRow], float | N
         found: dict[int, tuple[list[OpRow], float | None]] = {}
 
         def take(line: dict) -> None:
-            found[wanted[line["profile"]]] = ([OpRow(*o) for o in line["ops"]], line["profiled_run_ms"])
+            found[wanted[line["profile"]]] = ([OpRow.from_row(o) for o in line["ops"]], line["profiled_run_ms"])
 
         target.run_process([jobs[i] for i in wanted], mode="profile", on_line=take)
         return found

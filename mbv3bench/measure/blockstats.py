@@ -152,7 +152,8 @@ def pooled_summary(summaries: list[dict]) -> dict:
     var = sum(s["n"] * ((s.get("std") or 0.0) ** 2 + (s["mean"] - mean) ** 2) for s in known) / n
     mins, maxs = [s["min"] for s in known if s.get("min") is not None], [s["max"] for s in known if s.get("max") is not None]
     return {"mean": mean, "std": math.sqrt(var), "n": n, "min": min(mins) if mins else None,
-            "max": max(maxs) if maxs else None}
+            "max": max(maxs) if maxs else None,
+            "reasons": list(dict.fromkeys(r for s in summaries for r in s.get("reasons") or []))}
 
 
 def cell_statistics(samples: list[float], blocks_ms: list[list[float]], *, summary: dict | None = None,
@@ -175,6 +176,9 @@ def cell_statistics(samples: list[float], blocks_ms: list[list[float]], *, summa
         doc["mean"] = est.value
     moved = drift(blocks_ms)
     noisy, reason, notes = verdict(est, moved, cpu_share)
+    seen_by_target = list((summary or {}).get("reasons") or [])   # e.g. a phone's slow clock, lost pinning
+    if seen_by_target:
+        noisy, reason = True, "; ".join(seen_by_target + ([reason] if reason else []))
     return {**doc, "noisy": noisy, "noisy_reason": reason, "notes": notes,
             "drift_pct": moved[0] if moved else None, "estimate": est}
 

@@ -72,7 +72,7 @@ def _profile(jobs: list[Job], runtimes: list, out) -> None:
     for index, (job, runtime) in enumerate(zip(jobs, runtimes)):
         profile = runtime.profile(_model(job), job.threads, input_array(job.input_shape),
                                   job.protocol["profile_runs"])
-        out.write(json.dumps({"profile": index, "ops": [[o.layer, o.node, o.op, o.ms] for o in profile.ops],
+        out.write(json.dumps({"profile": index, "ops": [o.row() for o in profile.ops],
                               "profiled_run_ms": profile.run_ms}) + "\n")
         out.flush()
 

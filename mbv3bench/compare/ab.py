@@ -1,0 +1,89 @@
+"""`compare --ab A B`: both measured now, interleaved in the same rounds on one pinned core (or both
+counted by instructions), so the host's drift reaches A and B alike and their ratio holds still."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..core.errors import UserError
+from ..core.registry import FILE_SUFFIXES, check_runtime
+from ..core.results import Result
+from .verdict import Comparison, Ratio, exact_ratio, layer_attribution, verdict
+
+
+def _subject(model: str, runtime: str):
+    from ..runner import file_subject, plan_grid, variant_subject
+
+    path = Path(model)
+    if path.suffix in FILE_SUFFIXES or path.exists():
+        return file_subject(path, runtime)
+    return variant_subject(plan_grid([model], [runtime], ["fp32"])[0])
+
+
+def _paired(b: Result) -> Ratio | None:
+    """B's ratio over A from the blocks they shared (results_of puts it in B's `ratios`)."""
+    if not b.ratios:
+        return None
+    r = b.ratios[0]
+    return Ratio(r["ratio"], tuple(r["ci95"]), r["p_value"] if r["p_value"] is not None else 1.0,
+                 f"A and B interleaved in the same rounds: {r.get('units')} paired {r.get('unit')}s")
+
+
+def _measure(a: str, b: str, runtime: str, metric: str, target, store) -> tuple[Result, Result]:
+    from ..export.artifacts import exporter_versions
+    from ..measure.adaptive import Interrupted
+    from ..measure.protocol import Protocol
+    from ..runner import Settings, count_cells, measure_cells, results_of, settings_of
+    from ..store import measurement_key
+
+    subjects = [_subject(m, runtime) for m in (a, b)]
+    protocol, settings = Protocol().validate(), Settings()
+    try:
+        raws = (count_cells(subjects, target, settings) if metric == "instructions"
+                else measure_cells(subjects, target, protocol, settings))
+    except Interrupted as e:
+        raise e.cause from None
+    kept = [settings_of(s, settings, protocol, target.core, metric) for s in subjects]
+    results = results_of(raws, subjects, device=target.name, core=target.core, settings=kept)
+    run_id = store.start_run({**exporter_versions(), "device": target.describe(), "compare": [a, b]})
+    for s, st, r in zip(subjects, kept, results):   # the evidence behind the verdict stays in the store
+        r.id = store.add_measurement(run_id, measurement_key(s.name, s.sha256 or "torch", s.runtime, target.name,
+                                                             st), r)
+    return results[0], results[1]
+
+
+def compare_ab(a: str, b: str, *, runtimes: list[str], metric: str, threshold: float, device: str,
+               db: str) -> tuple[list[Comparison], dict]:
+    from ..store import Store
+    from ..targets import open_target
+    from ..targets.profiles import load_device
+
+    for r in runtimes:
+        check_runtime(r)
+    target = open_target(load_device(device))
+    comparisons = []
+    try:
+        with Store(db) as store:
+            for runtime in runtimes:
+                ra, rb = _measure(a, b, runtime, metric, target, store)
+                if metric == "instructions":
+                    ia, ib = (ra.instructions or {}).get("per_invoke"), (rb.instructions or {}).get("per_invoke")
+                    if not ia or not ib:
+                        raise UserError(f"no instruction count for {a} or {b} on {runtime}")
+                    ratio, values = exact_ratio(ia, ib, f"instructions per invoke ({ra.instructions.get('counter')} "
+                                                        "counter), deterministic"), (ia, ib)
+                else:
+                    ratio, values = _paired(rb), (ra.headline()[0], rb.headline()[0])
+                    if ratio is None:
+                        raise UserError(f"{a} and {b} on {runtime} have no paired blocks to compare")
+                v = verdict(ratio, threshold)
+                comparisons.append(Comparison(
+                    a=ra.variant, b=rb.variant, runtime=runtime, format=rb.format, metric=metric, a_value=values[0],
+                    b_value=values[1], ratio=ratio.value, ci95=ratio.ci95, p_value=ratio.p_value, verdict=v,
+                    how=ratio.how, layers=layer_attribution(ra, rb) if v != "unchanged" else []))
+    finally:
+        target.close()
+    where = target.describe()
+    header = {"what": f"{a} (A) vs {b} (B), {metric}, measured now on {where.get('name')} "
+                      f"({where.get('cpu_model') or where.get('model')}), core {where.get('core')}",
+              "how": comparisons[0].how if comparisons else "", "threshold": threshold, "metric": metric}
+    return comparisons, header
