@@ -23,9 +23,12 @@ def _paired(b: Result) -> Ratio | None:
     """B's ratio over A from the blocks they shared (results_of puts it in B's `ratios`)."""
     if not b.ratios:
         return None
+    from ..measure.blockstats import units_phrase
+
     r = b.ratios[0]
+    units = units_phrase(r.get("units"), r.get("unit"))
     return Ratio(r["ratio"], tuple(r["ci95"]), r["p_value"] if r["p_value"] is not None else 1.0,
-                 f"A and B interleaved in the same rounds: {r.get('units')} paired {r.get('unit')}s")
+                 f"A and B interleaved in the same rounds; interval and test from {units}, paired")
 
 
 def _measure(a: str, b: str, runtime: str, metric: str, target, store) -> tuple[Result, Result]:

@@ -184,7 +184,11 @@ def cell_statistics(samples: list[float], blocks_ms: list[list[float]], *, summa
 
 
 def units_text(est: Estimate) -> str:
-    return f"{est.units} {'processes' if est.unit == 'process' else 'segments of the rounds'}"
+    return units_phrase(est.units, est.unit)
+
+
+def units_phrase(units: int, unit: str) -> str:
+    return f"{units} {'processes' if unit == 'process' else 'segments of the rounds'}"
 
 
 def verdict(est: Estimate, moved: tuple[float, float, float] | None,
