@@ -126,7 +126,8 @@ def _output_to(log: Path):
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
-    with open(log, "w") as f:
+    with open(log, "w") as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+        # the descriptors for C++ logging, the Python streams for a caller that replaced them
         os.dup2(f.fileno(), 1)
         os.dup2(f.fileno(), 2)
         try:
