@@ -266,13 +266,15 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
     from .zoo.spec import split_variant_list
 
     protocol = _protocol(kw)
-    load_device(device)   # a bad device name fails before anything else
+    kind = load_device(device)["kind"]   # a bad device name fails before anything else
     cells = plan_grid(split_variant_list(models), _split(runtimes), _split(precision))
     if not cells:
         raise UserError("nothing to measure: --models, --runtimes and --precision leave an empty grid")
     if metric == "instructions":
         from .measure.instructions import check_runtime
 
+        if kind != "local":
+            raise UserError(f"--metric instructions counts on this machine only (--device local), not {device}")
         for runtime in dict.fromkeys(c.runtime for c in cells):
             check_runtime(runtime)
     # every output is checked before anything is measured: a result is never lost to a bad path

@@ -126,3 +126,12 @@ def test_a_shared_core_is_noisy_whatever_the_interval():
     assert shared["noisy"] and shared["noisy_reason"].startswith(
         "other processes ran on the measured core: the workers had 65-100% of it")
     assert not bs.cell_statistics([1.0] * 16, steady, cpu_share=[0.97, 0.99])["noisy"]
+
+
+def test_processes_alike_their_neighbours_count_as_fewer_units():
+    """A drift slower than a process: consecutive processes alike, the set trending. The same
+    process medians in shuffled order are worth all 8 units; in trending order far fewer."""
+    levels = [1.0, 1.02, 1.05, 1.06, 1.09, 1.1, 1.13, 1.15]
+    shuffled = [levels[i] for i in (3, 0, 6, 2, 7, 1, 5, 4)]
+    trend, mixed = (bs.level([[x] * 5 for x in order]) for order in (levels, shuffled))
+    assert mixed.half_pct < trend.half_pct and trend.value == mixed.value

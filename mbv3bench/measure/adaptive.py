@@ -2,8 +2,8 @@
 
 Processes of rounds are added one at a time: at least --processes of them, then more until every
 cell's 95% interval and every pair's ratio interval is within --target-ci percent of its
-estimate, or --max-secs (wall clock, the whole group) is up. Then one more process profiles each
-cell, so the profiler never touches a timed number. Ctrl-C, or a phone that goes away, ends the
+estimate, or --max-secs (wall clock, the whole group) would run out before another process
+finished. Then one more process profiles each cell, so the profiler never touches a timed number. Ctrl-C, or a phone that goes away, ends the
 measuring: the processes that finished make the result (stopped_by "interrupted" or
 "device lost"); an unfinished one is dropped.
 
@@ -111,9 +111,15 @@ class _Group:
             return "processes"
         if all(h is not None and h <= p.target_ci for h in self.halves()):
             return "target"
-        if self.elapsed() >= p.max_secs:
+        # a process cut short by the budget would be a unit of a few rounds, noisier than the rest
+        if self.elapsed() + self.process_secs() > p.max_secs:
             return "max_secs"
         return "processes" if self.finished >= MAX_PROCESSES else None
+
+    def process_secs(self) -> float:
+        """What one process takes, start-up and warm-up included: as seen so far, else a guess."""
+        p = self.protocol
+        return statistics.fmean(self.walls) if self.walls else p.min_secs + p.warmup_secs + 1.0
 
     def budget(self) -> float:
         """Seconds the next process may take: the minimum processes share --max-secs."""
@@ -121,8 +127,7 @@ class _Group:
         return left / max(1, self.protocol.processes - self.finished)
 
     def eta(self) -> float | None:
-        p = self.protocol
-        per = statistics.fmean(self.walls) if self.walls else p.min_secs + p.warmup_secs + 1.0
+        p, per = self.protocol, self.process_secs()
         more = max(0, p.processes - self.finished)
         halves = self.halves()
         if p.target_ci and self.finished:

@@ -6,8 +6,9 @@ a level of its own (memory placement, the runtime's state), for a cell's latency
 ratio of two cells alike. So every interval here is built from units that are independent: the
 processes when there are at least MIN_PROCESS_UNITS of them, else contiguous segments of each
 process's rounds (which cannot see what differs between processes; the result says so). Each
-unit contributes the median of its log block values; across the k units, Student's t with k-1
-degrees of freedom on the log scale, centred on the median of all blocks. With the 3-10 units a
+unit contributes the median of its log block values; across the k units, Student's t on the log
+scale, centred on the median of all blocks, with k counted down to the units' effective number
+where neighbouring units are alike (drift slower than a process). With the 3-10 units a
 run has, a bootstrap that resamples them sees only a few dozen distinct resamples and its
 percentile interval is too narrow; the t quantile is what accounts for having few units
 (tests/test_blockstats.py checks the coverage on simulated drifting, correlated blocks).
@@ -75,13 +76,13 @@ def _betainc(a: float, b: float, x: float) -> float:
     return 1.0 - front * _betacf(b, a, 1.0 - x) / b
 
 
-def t_p_value(t: float, df: int) -> float:
+def t_p_value(t: float, df: float) -> float:
     """Two-sided p of Student's t statistic."""
     return _betainc(df / 2.0, 0.5, df / (df + t * t))
 
 
 @lru_cache(maxsize=None)
-def t_quantile(df: int, level: float = 0.95) -> float:
+def t_quantile(df: float, level: float = 0.95) -> float:
     lo, hi = 0.0, 1e3
     for _ in range(200):
         mid = (lo + hi) / 2
@@ -99,6 +100,21 @@ def _units(per_process: list[np.ndarray]) -> tuple[list[np.ndarray], str]:
             if seg.size], "segment"
 
 
+def _effective_units(medians: np.ndarray) -> float:
+    """How many independent units k time-ordered unit medians are worth. Drift slower than a
+    process makes neighbours alike (lag-1 autocorrelation rho > 0), and k such units know less
+    than k independent ones: k (1 - rho) / (1 + rho), the AR(1) effective sample size. Never
+    more than k (a negative rho is noise at these k), never below 3 (t with 1 degree of freedom
+    would make a steady trend look like chaos); rho needs 4 units at least."""
+    k = len(medians)
+    r = medians - medians.mean()
+    ss = float(np.sum(r * r))
+    if k < 4 or ss == 0.0:
+        return float(k)
+    rho = max(0.0, float(np.sum(r[1:] * r[:-1])) / ss)
+    return max(3.0, k * (1 - rho) / (1 + rho))
+
+
 def _estimate(per_process_logs: list[np.ndarray], test: bool) -> Estimate | None:
     per_process_logs = [p for p in per_process_logs if p.size]
     if not per_process_logs:
@@ -109,11 +125,13 @@ def _estimate(per_process_logs: list[np.ndarray], test: bool) -> Estimate | None
     k = len(pieces)
     if k < 2:
         return Estimate(math.exp(center), (None, None), None, k, unit, pooled.size)
-    se = float(np.std([np.median(p) for p in pieces], ddof=1)) / math.sqrt(k)
-    half = t_quantile(k - 1) * se
+    medians = np.array([np.median(p) for p in pieces])
+    k_eff = _effective_units(medians)
+    se = float(np.std(medians, ddof=1)) / math.sqrt(k_eff)
+    half = t_quantile(k_eff - 1) * se
     p = None
     if test:
-        p = t_p_value(center / se, k - 1) if se > 0 else float(center == 0.0)
+        p = t_p_value(center / se, k_eff - 1) if se > 0 else float(center == 0.0)
     return Estimate(math.exp(center), (math.exp(center - half), math.exp(center + half)),
                     100 * math.expm1(half), k, unit, pooled.size, p)
 
