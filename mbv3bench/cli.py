@@ -8,6 +8,8 @@ import click
 
 from .core.errors import UserError
 from .core.registry import EXPORT_FORMATS, PRECISIONS, RUNTIMES
+from .options import open_target as _open_target, phone_options as _phone_options
+from .options import protocol as _protocol, protocol_options as _protocol_options
 
 
 class _Cli(click.Group):
@@ -148,62 +150,6 @@ def export(variant: str, fmt: str, out_dir: str | None, rebuild: bool):
 
 def _split(values: str) -> list[str]:
     return [v.strip() for v in values.split(",") if v.strip()]
-
-
-def _protocol_options(f):
-    from .core.registry import PROTOCOL as P
-
-    for opt in reversed([
-        click.option("--runs", default=P.runs, show_default=True, help="Minimum number of timed runs."),
-        click.option("--min-secs", default=P.min_secs, show_default=True, help="Minimum seconds of timed runs."),
-        click.option("--warmup-runs", default=P.warmup_runs, show_default=True, help="Minimum warm-up runs."),
-        click.option("--warmup-secs", default=P.warmup_secs, show_default=True, help="Minimum warm-up seconds."),
-        click.option("--max-secs", default=P.max_secs, show_default=True, help="Stop timing after this long."),
-        click.option("--profile-runs", default=P.profile_runs, show_default=True,
-                     help="Profiled runs for per-layer times."),
-        click.option("--processes", default=P.processes, show_default=True,
-                     help="Local: fresh processes each running the protocol (samples pooled)."),
-        click.option("--threads", default=P.threads, show_default=True, help="Runtime threads (the paper: 1)."),
-        click.option("--core", type=int, help="Core to pin (default: the device profile's; local: the last)."),
-        click.option("--no-xnnpack", is_flag=True, help="LiteRT: TFLite's builtin kernels instead of XNNPACK."),
-        click.option("--ort-opt-level", default="all", show_default=True,
-                     help="ONNX Runtime graph optimisation: disable | basic | extended | all."),
-    ]):
-        f = opt(f)
-    return f
-
-
-def _phone_options(f):
-    for opt in reversed([
-        click.option("--serial", help="Android: the phone's HOST:PORT (adb tcpip) or USB serial "
-                                      "(default: the USB phone)."),
-        click.option("--benchmark-binary", type=click.Path(dir_okay=False),
-                     help="Android: TFLite's benchmark_model for the phone (default: the device profile's)."),
-        click.option("--cooldown-secs", type=float, help="Android: longest wait for a hot phone to cool down "
-                                                         "(default: the device profile's)."),
-    ]):
-        f = opt(f)
-    return f
-
-
-def _open_target(device: str, kw: dict):
-    from .targets.profiles import load_device
-    from .targets import open_target
-
-    target = open_target(load_device(device), core=kw["core"], serial=kw["serial"],
-                         benchmark_binary=kw["benchmark_binary"], cooldown_secs=kw["cooldown_secs"])
-    # a phone's work directory is removed however the command ends
-    click.get_current_context().call_on_close(target.close)
-    return target
-
-
-def _protocol(kw: dict):
-    from .measure.protocol import Protocol
-
-    if kw["threads"] < 1:
-        raise UserError("--threads must be >= 1")
-    return Protocol(kw["runs"], kw["min_secs"], kw["warmup_runs"], kw["warmup_secs"], kw["max_secs"],
-                    kw["profile_runs"], kw["processes"]).validate()
 
 
 def _results_table(results, title: str):
