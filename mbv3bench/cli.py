@@ -329,10 +329,12 @@ main.add_command(report)
 
 from .android.commands import devices, ingest  # noqa: E402
 from .compare.commands import baseline, compare  # noqa: E402
+from .lut.commands import lut  # noqa: E402
 main.add_command(devices)
 main.add_command(ingest)
 main.add_command(compare)
 main.add_command(baseline)
+main.add_command(lut)
 
 
 if __name__ == "__main__":
