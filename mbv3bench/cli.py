@@ -6,11 +6,11 @@ import sys
 
 import click
 
-from .android.transport import MODES as TRANSPORTS
 from .core.errors import UserError
 from .core.registry import EXPORT_FORMATS, PRECISIONS, RUNTIMES
+from .options import open_target as _open_target, phone_options as _phone_options
+from .options import protocol as _protocol, protocol_options as _protocol_options
 
-MAX_THREADS = 256
 REBUILD_HELP = "Export again even if the cache has it (also replaces a corrupted cache entry)."
 
 
@@ -158,74 +158,6 @@ def _split(values: str) -> list[str]:
     return [v.strip() for v in values.split(",") if v.strip()]
 
 
-def _protocol_options(f):
-    from .core.registry import PROTOCOL as P
-
-    for opt in reversed([
-        click.option("--runs", default=P.runs, show_default=True,
-                     help="Per process (phone: per round), timed runs of each cell at least."),
-        click.option("--min-secs", default=P.min_secs, show_default=True,
-                     help="Per process (phone: per run), seconds of timed rounds at least."),
-        click.option("--warmup-runs", default=P.warmup_runs, show_default=True, help="Minimum warm-up runs."),
-        click.option("--warmup-secs", default=P.warmup_secs, show_default=True, help="Minimum warm-up seconds."),
-        click.option("--max-secs", default=P.max_secs, show_default=True,
-                     help="The longest one group of cells is measured (wall clock, all its processes)."),
-        click.option("--profile-runs", default=P.profile_runs, show_default=True,
-                     help="Profiled runs for per-layer times."),
-        click.option("--processes", default=P.processes, show_default=True,
-                     help="Fresh processes (phone: rounds) at least; more until --target-ci is met."),
-        click.option("--block-runs", default=P.block_runs, show_default=True,
-                     help="Invokes per block: a round times one block of every cell."),
-        click.option("--target-ci", default=P.target_ci, show_default=True,
-                     help="Measure until every 95%% interval (cells and their ratios) is within this many "
-                          "percent of its estimate, or --max-secs is up; 0: just --processes."),
-        click.option("--threads", default=P.threads, show_default=True, help="Runtime threads (the paper: 1)."),
-        click.option("--core", type=int, help="Core to pin (default: the device profile's; local: the last)."),
-        click.option("--no-xnnpack", is_flag=True, help="LiteRT: TFLite's builtin kernels instead of XNNPACK."),
-        click.option("--ort-opt-level", default="all", show_default=True,
-                     help="ONNX Runtime graph optimisation: disable | basic | extended | all."),
-    ]):
-        f = opt(f)
-    return f
-
-
-def _phone_options(f):
-    for opt in reversed([
-        click.option("--serial", help="Android: the phone as `adb devices` lists it, or HOST:PORT (adb tcpip) "
-                                      "(default: the only phone)."),
-        click.option("--transport", type=click.Choice(TRANSPORTS), default="auto", show_default=True,
-                     help="Android: server (a running adb server, port $ANDROID_ADB_SERVER_PORT or 5037), "
-                          "direct (adb-shell over TCP or USB), auto (the server when it knows the phone)."),
-        click.option("--benchmark-binary", type=click.Path(dir_okay=False),
-                     help="Android: TFLite's benchmark_model for the phone (default: the device profile's)."),
-        click.option("--cooldown-secs", type=float, help="Android: longest wait for a hot phone to cool down "
-                                                         "(default: the device profile's)."),
-    ]):
-        f = opt(f)
-    return f
-
-
-def _open_target(device: str, kw: dict):
-    from .targets.profiles import load_device
-    from .targets import open_target
-
-    target = open_target(load_device(device), core=kw["core"], serial=kw["serial"], transport=kw["transport"],
-                         benchmark_binary=kw["benchmark_binary"], cooldown_secs=kw["cooldown_secs"])
-    # a phone's work directory is removed however the command ends
-    click.get_current_context().call_on_close(target.close)
-    return target
-
-
-def _protocol(kw: dict):
-    from .measure.protocol import MAX_SECS, Protocol
-
-    if not 1 <= kw["threads"] <= MAX_THREADS:
-        raise UserError(f"--threads must be in 1..{MAX_THREADS}")
-    cooldown = kw.get("cooldown_secs")
-    if cooldown is not None and not 0 <= cooldown <= MAX_SECS:   # false for nan, which would wait forever
-        raise UserError(f"--cooldown-secs must be in 0..{MAX_SECS:g}")
-    return Protocol(kw["runs"], kw["min_secs"], kw["warmup_runs"], kw["warmup_secs"], kw["max_secs"],
-                    kw["profile_runs"], kw["processes"], kw["block_runs"], kw["target_ci"]).validate()
 
 
 @main.command()
@@ -380,10 +312,12 @@ main.add_command(show)
 
 from .android.commands import devices, ingest  # noqa: E402
 from .compare.commands import baseline, compare  # noqa: E402
+from .lut.commands import lut  # noqa: E402
 main.add_command(devices)
 main.add_command(ingest)
 main.add_command(compare)
 main.add_command(baseline)
+main.add_command(lut)
 
 
 if __name__ == "__main__":

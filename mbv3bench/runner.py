@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from .zoo.arch import Network, resolve
-from .export.artifacts import exporter_versions, foreign_artifact, get_artifact, sha256_file
-from .runtimes.inputs import input_shape
+from .export.artifacts import exporter_versions, foreign_artifact, get_artifact, model_input_shape, sha256_file
 from .zoo.cost import summary
 from .core.errors import DeviceLost, UserError
 from .measure import blockstats
@@ -72,7 +71,7 @@ def variant_subject(cell: Cell, rebuild: bool = False) -> Subject:
     net = resolve(cell.variant)
     art = get_artifact(net.variant, cell.format, rebuild=rebuild) if cell.format != "torch" else None
     return Subject(cell.variant, cell.runtime, cell.format, net, art and art.path, art and art.sha256,
-                   input_shape(net.res))
+                   model_input_shape(net, cell.format))
 
 
 def file_subject(path: Path, runtime: str | None) -> Subject:

@@ -21,9 +21,10 @@ LAYERS = {
     "mbv3bench.targets": 5, "mbv3bench.android": 5,
     "mbv3bench.store": 6,
     "mbv3bench.runner": 7,
-    "mbv3bench.report": 8, "mbv3bench.compare": 8,
-    "mbv3bench.ui": 9, "mbv3bench.progress": 9, "mbv3bench.report.commands": 9, "mbv3bench.report.show": 9, "mbv3bench.android.commands": 9,
-    "mbv3bench.compare.commands": 9, "mbv3bench.cli": 10,
+    "mbv3bench.report": 8, "mbv3bench.compare": 8, "mbv3bench.lut": 8,
+    "mbv3bench.ui": 9, "mbv3bench.progress": 9, "mbv3bench.options": 9, "mbv3bench.report.commands": 9,
+    "mbv3bench.report.show": 9, "mbv3bench.android.commands": 9, "mbv3bench.compare.commands": 9,
+    "mbv3bench.lut.commands": 9, "mbv3bench.cli": 10,
 }
 
 

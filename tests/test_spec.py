@@ -7,6 +7,9 @@ from mbv3bench.zoo.arch import make_divisible, resolve
 from mbv3bench.core.resources import BUILTIN_MODELS as MODELS_DIR
 from mbv3bench.zoo.spec import SpecError, catalog, parse_spec, parse_variant, split_variant_list
 
+OFA = "ofa_mobilenet_v3"
+ARCH160 = f"{OFA}:d=24342,e=34634634634634634634,k=35735735735735735735,res=160"
+
 
 def test_catalog_has_the_paper_networks():
     assert set(catalog()) >= {"mobilenet_v3_large", "mobilenet_v3_small", "mobilenet_v2", "mnasnet_a1",
@@ -22,6 +25,15 @@ def test_catalog_has_the_paper_networks():
     ("mobilenet_v3_large: act = hswish@112 , hswish=naive", "mobilenet_v3_large:act=hswish@112,hswish=naive"),
     ("mobilenet_v2:width=0.35,last_channel=scaled", "mobilenet_v2:last_channel=scaled,width=0.35"),
     ("mobilenet_v3_large:minimal=false", "mobilenet_v3_large"),
+    # search spaces (models/ofa_mobilenet_v3.yaml): slots past a stage's depth are written 0
+    (ARCH160, f"{OFA}:d=24342,e=34004634634034634600,k=35005735735035735700,res=160"),
+    # ... and may hold anything: one network, one ID
+    (f"{OFA}:res=160,k=35995735735035735799,e=34114634634934634699,d=24342",
+     f"{OFA}:d=24342,e=34004634634034634600,k=35005735735035735700,res=160"),
+    (f"{OFA}:d=44444,e={'6' * 20},k={'7' * 20}", OFA),
+    (f"{OFA}:d=22222", f"{OFA}:d=22222,e={'6600' * 5},k={'7700' * 5}"),
+    (f"{OFA}:block=s3.4,k=5,e=4,res=160", f"{OFA}:block=s3.2,e=4,k=5,res=160"),
+    (f"{OFA}:block=pool,res=224", f"{OFA}:block=pool"),
 ])
 def test_variant_ids_are_canonical_and_round_trip(text, canonical):
     v = parse_variant(text)
@@ -47,6 +59,16 @@ def test_variant_ids_are_canonical_and_round_trip(text, canonical):
     ("mobilenet_v2:hswish=naive", "unknown knob 'hswish' for mobilenet_v2"),
     ("Mobile Net", "malformed variant ID"),
     ("", "malformed variant ID"),
+    (f"{OFA}:d=2434", "d='2434'"),
+    (f"{OFA}:d=24345", "d='24345'"),
+    (f"{OFA}:d=24342,e=346", "e='346'"),
+    (f"{OFA}:d=24342,k=25735735735735735735", "slot 1 has kernel 2"),
+    (f"{OFA}:block=s6.1,e=3,k=3", "block='s6.1'"),
+    (f"{OFA}:block=s2.1,e=5,k=3", "needs e="),
+    (f"{OFA}:block=stem,e=3", "takes no e or k"),
+    (f"{OFA}:block=stem,d=22222", "takes no d"),
+    (f"{OFA}:width=0.5", "unknown knob 'width'"),
+    ("mobilenet_v3_large:d=22222", "unknown knob 'd'"),
 ])
 def test_bad_variants_name_the_bad_part(text, names):
     with pytest.raises(SpecError) as e:

@@ -24,7 +24,8 @@ from ..core.errors import UserError, one_line, shown
 from ..core.output import check_writable
 from ..core.registry import FORMATS, check_format, native_runtime
 from ..core.untrusted import MiB, check_size, read_bytes, read_head
-from ..runtimes.inputs import SEED, input_array, input_shape
+from ..runtimes.inputs import SEED, input_array
+from ..zoo.arch import Network, resolve
 from ..zoo.spec import SPEC_LIMIT, Variant, parse_variant, spec_path
 
 EXPORTERS = ("mbv3bench", "torch", "onnx", "onnxscript", "litert-torch", "ai-edge-quantizer", "ai-edge-litert")
@@ -77,19 +78,35 @@ def _key(v: Variant, fmt: str, versions: dict) -> str:
     return hashlib.sha256(doc.encode()).hexdigest()
 
 
-def _export(module, v: Variant, fmt: str, path: Path) -> None:
+def io_layout(net: Network, fmt: str) -> tuple[bool, bool]:
+    """(NHWC input, NHWC output) of the file. TFLite computes in NHWC, so a layer measured alone
+    takes and gives NHWC, as its neighbours hand it over inside the network: in NCHW its time would
+    include two TRANSPOSEs the network never runs. The stem keeps the network's NCHW image input
+    (and the network's one TRANSPOSE). Whole networks and other formats are NCHW."""
+    if not (net.is_part and FORMATS[fmt].suffix == ".tflite"):
+        return False, False
+    return net.layers[0].name != "stem", True
+
+
+def model_input_shape(net: Network, fmt: str) -> tuple[int, ...]:
+    """The input tensor the artifact of (net, fmt) takes, batch 1."""
+    c, h, w = net.in_shape
+    return (1, h, w, c) if io_layout(net, fmt)[0] else (1, c, h, w)
+
+
+def _export(module, shape: tuple[int, ...], fmt: str, path: Path) -> None:
     if fmt == "onnx":
         from .onnx import export_onnx
-        export_onnx(module, v.res, path)
+        export_onnx(module, shape, path)
     elif fmt == "tflite":
         from .tflite import export_tflite
-        export_tflite(module, v.res, path)
+        export_tflite(module, shape, path)
     else:
         from .tflite import export_tflite_int8
-        export_tflite_int8(module, v.res, path, float_hswish=fmt == "tflite-int8-fhs", seed=SEED)
+        export_tflite_int8(module, shape, path, float_hswish=fmt == "tflite-int8-fhs", seed=SEED)
 
 
-def _check_numerics(module, v: Variant, fmt: str, path: Path) -> dict:
+def _check_numerics(module, shape: tuple[int, ...], v: Variant, fmt: str, path: Path) -> dict:
     """Runs the artifact in its runtime against the torch module on seeded random inputs."""
     import torch
 
@@ -97,7 +114,7 @@ def _check_numerics(module, v: Variant, fmt: str, path: Path) -> dict:
 
     runtime = get_runtime(native_runtime(fmt))
     session = runtime.load(path, 1)
-    inputs = [input_array(input_shape(v.res), seed) for seed in range(1 if fmt in ("onnx", "tflite") else 8)]
+    inputs = [input_array(shape, seed) for seed in range(1 if fmt in ("onnx", "tflite") else 8)]
     errors, agree = [], []
     for x in inputs:
         with torch.inference_mode():
@@ -189,14 +206,16 @@ def get_artifact(variant: Variant | str, fmt: str, *, rebuild: bool = False) -> 
     check_writable(path.parent, "folder")   # before minutes of export, not after
     from ..zoo.build import build
 
-    module = build(v)
+    net = resolve(v)
+    nhwc_in, nhwc_out = io_layout(net, fmt)
+    module, shape = build(v, nhwc_in=nhwc_in, nhwc_out=nhwc_out), model_input_shape(net, fmt)
     tmp = Path(stem + ".partial" + FORMATS[fmt].suffix)
     with _output_to(log):
         try:
-            _export(module, v, fmt, tmp)
+            _export(module, shape, fmt, tmp)
         except Exception as e:
             raise UserError(f"{fmt} export of {v} failed: {one_line(e)} (log: {log})") from None
-        check = _check_numerics(module, v, fmt, tmp)
+        check = _check_numerics(module, shape, v, fmt, tmp)
     tmp.replace(path)   # only a checked export gets the cache's name
     sha = sha256_file(path)
     manifest.write_text(json.dumps({"variant": str(v), "format": fmt, "key": key, "sha256": sha,

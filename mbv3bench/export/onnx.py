@@ -7,12 +7,15 @@ from pathlib import Path
 import onnx
 import torch
 
+from ..runtimes.inputs import input_shape
+
 # 17: HardSwish (opset 14+) exported as one node, and supported by every ONNX Runtime we target.
 OPSET = 17
 
 
-def export_onnx(module: torch.nn.Module, res: int, path: Path) -> Path:
-    """Export `module` (switched to eval mode) for a (1, 3, res, res) input; BatchNorm folded into
+def export_onnx(module: torch.nn.Module, res: int | tuple[int, ...], path: Path) -> Path:
+    """Export `module` (switched to eval mode) for a (1, 3, res, res) input (or the shape given);
+    BatchNorm folded into
     the convolutions by the exporter. Raises RuntimeError if a BatchNormalization node survives."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -22,7 +25,7 @@ def export_onnx(module: torch.nn.Module, res: int, path: Path) -> Path:
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             module,
-            (torch.zeros(1, 3, res, res),),
+            (torch.zeros(input_shape(res)),),
             str(path),
             dynamo=False,
             opset_version=OPSET,

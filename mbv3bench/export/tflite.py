@@ -11,18 +11,21 @@ import torch
 from ai_edge_litert.interpreter import Interpreter
 from ai_edge_quantizer import algorithm_manager, qtyping, quantizer, recipe
 
+from ..runtimes.inputs import input_shape
+
 _SIGNATURE = "serving_default"
 
 
-def export_tflite(module: torch.nn.Module, res: int, path: Path) -> Path:
-    """Float32 model for a (1, 3, res, res) NCHW input; `module` is switched to eval mode."""
+def export_tflite(module: torch.nn.Module, res: int | tuple[int, ...], path: Path) -> Path:
+    """Float32 model for a (1, 3, res, res) NCHW input (or the shape given); `module` is switched
+    to eval mode."""
     path = Path(path)
     module.eval()
-    litert_torch.convert(module, (torch.zeros(1, 3, res, res),)).export(str(path))
+    litert_torch.convert(module, (torch.zeros(input_shape(res)),)).export(str(path))
     return path
 
 
-def export_tflite_int8(module: torch.nn.Module, res: int, path: Path, *, float_hswish: bool,
+def export_tflite_int8(module: torch.nn.Module, res: int | tuple[int, ...], path: Path, *, float_hswish: bool,
                        seed: int = 0, calibration_samples: int = 32) -> Path:
     """Full-integer int8 model (int8 input and output, per-channel int8 weights), calibrated on
     `calibration_samples` standard-normal inputs drawn with `seed`.
@@ -45,7 +48,7 @@ def export_tflite_int8(module: torch.nn.Module, res: int, path: Path, *, float_h
             )
         input_name = Interpreter(model_path=str(float_path)).get_signature_list()[_SIGNATURE]["inputs"][0]
         rng = np.random.default_rng(seed)
-        samples = [{input_name: rng.standard_normal((1, 3, res, res), dtype=np.float32)}
+        samples = [{input_name: rng.standard_normal(input_shape(res), dtype=np.float32)}
                    for _ in range(calibration_samples)]
         # One thread: the calibrated ranges, hence the file's bytes, must not depend on the host.
         calibration = q.calibrate({_SIGNATURE: samples}, num_threads=1)

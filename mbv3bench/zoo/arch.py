@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .fields import BlockDef
+from .space import variant_blocks
 from .spec import LayerDef, ModelSpec, Variant, parse_variant
 
 
@@ -64,10 +66,21 @@ class Network:
     def res(self) -> int:
         return self.variant.res
 
+    @property
+    def in_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) the network takes: the image, or for a part the input of its one layer."""
+        return self.layers[0].in_shape
 
-def _activations(spec: ModelSpec, act: str | None, minimal: bool) -> dict[str, str | None]:
+    @property
+    def is_part(self) -> bool:
+        """One layer of a search space alone (block=...): its input is that layer's, not an image."""
+        return self.variant.get("block") is not None
+
+
+def _activations(spec: ModelSpec, blocks: tuple[BlockDef, ...], act: str | None,
+                 minimal: bool) -> dict[str, str | None]:
     """Nonlinearity per layer name: the spec's, or the act/minimal knob's override."""
-    layers = [("stem", spec.stem.nl)] + [(f"bneck{i}", b.nl) for i, b in enumerate(spec.blocks, 1)]
+    layers = [("stem", spec.stem.nl)] + [(f"bneck{i}", b.nl) for i, b in enumerate(blocks, 1)]
     layers += [("last_conv", spec.last_conv.nl)] + ([("head_conv", spec.head_conv.nl)] if spec.head_conv else [])
     if minimal or act == "relu":
         return {name: "relu" if nl else None for name, nl in layers}
@@ -88,7 +101,8 @@ def resolve(variant: Variant | str) -> Network:
     w = v.width
     minimal = bool(v.get("minimal"))
     se_on = v.get("se") != "off" and not minimal
-    acts = _activations(spec, v.get("act"), minimal)
+    blocks, part = variant_blocks(spec, v) if spec.space else (spec.blocks, None)
+    acts = _activations(spec, blocks, v.get("act"), minimal)
     c4 = spec.c4_block
     reduce = 2 if v.get("reduced_tail") else 1
     dilated = bool(v.get("dilated"))
@@ -118,7 +132,7 @@ def resolve(variant: Variant | str) -> Network:
 
     conv_layer("stem", spec.stem, False)
     base_in = spec.stem.out
-    for i, b in enumerate(spec.blocks, 1):
+    for i, b in enumerate(blocks, 1):
         tail = c4 is not None and i >= c4
         out = scale(b.out // (reduce if tail else 1))
         # TF-slim's convention, which the paper's width rows follow: the expansion is a ratio of the
@@ -151,4 +165,6 @@ def resolve(variant: Variant | str) -> Network:
         conv_layer("head_conv", spec.head_conv, True)
     layers.append(Layer("classifier", "dropout, linear", "classifier", (c, 1, 1), (spec.classes, 1, 1),
                         (Conv(c, spec.classes, 1, bn=False, bias=True),), dropout=spec.dropout))
+    if part is not None:
+        layers = [layer for layer in layers if layer.name == part]
     return Network(v, v.get("hswish", "fused"), tuple(layers))

@@ -73,11 +73,26 @@ def _module(layer: Layer, hswish: str) -> nn.Module:
     return _conv(layer.parts[0], hswish)
 
 
-def build_network(net: Network) -> nn.Sequential:
-    return nn.Sequential(OrderedDict((layer.name, _module(layer, net.hswish)) for layer in net.layers))
+class ChannelsLastIO(nn.Sequential):
+    """The same layers taking and/or giving NHWC tensors: a converter to an NHWC runtime cancels
+    these permutes against its own layout change, so the file has no TRANSPOSE at that end. The
+    children keep their names (module paths stay the layer names)."""
+
+    def __init__(self, layers: OrderedDict, nhwc_in: bool, nhwc_out: bool):
+        super().__init__(layers)
+        self.nhwc_in, self.nhwc_out = nhwc_in, nhwc_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x.permute(0, 3, 1, 2) if self.nhwc_in else x)
+        return y.permute(0, 2, 3, 1) if self.nhwc_out and y.dim() == 4 else y
 
 
-def build(variant: Variant | str, seed: int = 0) -> nn.Sequential:
+def build_network(net: Network, *, nhwc_in: bool = False, nhwc_out: bool = False) -> nn.Sequential:
+    layers = OrderedDict((layer.name, _module(layer, net.hswish)) for layer in net.layers)
+    return ChannelsLastIO(layers, nhwc_in, nhwc_out) if nhwc_in or nhwc_out else nn.Sequential(layers)
+
+
+def build(variant: Variant | str, seed: int = 0, *, nhwc_in: bool = False, nhwc_out: bool = False) -> nn.Sequential:
     """The eval-mode module of a variant, with seeded random weights (latency doesn't depend on them)."""
     torch.manual_seed(seed)
-    return build_network(resolve(variant)).eval()
+    return build_network(resolve(variant), nhwc_in=nhwc_in, nhwc_out=nhwc_out).eval()

@@ -5,26 +5,24 @@ This module is pure Python and cheap to import: the CLI lists and validates vari
 from __future__ import annotations
 
 import functools
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import UserError, shown
-from ..core.resources import display, find_yaml, model_dirs, names_in
+from ..core.resources import MODELS_ENV, display, find_yaml, model_dirs, names_in
 from ..core.untrusted import MiB, integer, number, read_yaml
+from .fields import BlockDef, NONLINEARITIES, SpecError, check_keys, fail, nonlinearity, take, yes_no
+from .space import ARCH_KNOBS, SpaceSpec, parse_space, space_knobs
 
 
-NONLINEARITIES = {"RE": "relu", "RE6": "relu6", "HS": "hswish", "-": None}
 SE_SQUEEZE = ("expansion/4", "input/4")
 SE_GATES = ("hardsigmoid", "sigmoid")
 BLOCK_COLUMNS = ("k", "exp", "t", "out", "n", "se", "nl", "s")
 SPEC_LIMIT = 1 * MiB        # a spec is a few KB
 MAX_WIDTH = 4.0
 RES_RANGE = (32, 2048)      # pixels; beyond 2048 nothing about a MobileNet is being measured
-
-
-class SpecError(UserError, ValueError):
-    """A bad model spec or variant ID; the message is one line naming the bad part and what is allowed."""
 
 
 @dataclass(frozen=True)
@@ -36,18 +34,6 @@ class LayerDef:
     s: int = 1
     bn: bool = True
     last_channel: bool = False  # the layer the last_channel knob governs
-
-
-@dataclass(frozen=True)
-class BlockDef:
-    """One bottleneck as the paper's table row gives it (before width and other knobs)."""
-    k: int
-    out: int
-    s: int
-    nl: str
-    se: bool = False
-    exp: int | None = None      # expansion channels (MobileNetV3 tables) ...
-    t: float | None = None      # ... or expansion ratio over the input channels (MobileNetV2, MnasNet)
 
 
 @dataclass(frozen=True)
@@ -65,6 +51,7 @@ class ModelSpec:
     se_squeeze: str | None
     se_gate: str | None
     c4_block: int | None
+    space: SpaceSpec | None = None     # a search space: blocks are its fixed ones, stages follow
 
     def base_channels(self) -> list[tuple[str, int]]:
         """(layer name, output channels at width 1): what act=hswish@N refers to."""
@@ -76,73 +63,37 @@ class ModelSpec:
         return names
 
 
-def _fail(path: str, problem: str) -> None:
-    raise SpecError(f"{path}: {problem}")
-
-
-def _take(d: dict, key: str, kind, path: str, default=..., allowed=None):
-    if key not in d:
-        if default is ...:
-            _fail(path, f"missing field '{key}'")
-        return default
-    value = d[key]
-    if kind is bool and value in ("yes", "no"):  # YAML 1.2 reads yes/no as strings
-        value = value == "yes"
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        _fail(f"{path}.{key}", f"expected {kind.__name__}, got {value!r}")
-    if allowed is not None and value not in allowed:
-        _fail(f"{path}.{key}", f"{value!r} is not allowed; allowed: {', '.join(map(str, allowed))}")
-    return value
-
-
-def _check_keys(d, allowed: set[str], path: str) -> None:
-    if not isinstance(d, dict):
-        _fail(path, f"expected a mapping, got {d!r}")
-    for key in d:
-        if key not in allowed:
-            _fail(f"{path}.{key}", f"unknown field; allowed: {', '.join(sorted(allowed))}")
-
-
-def _nl(value, path: str) -> str | None:
-    if value not in NONLINEARITIES:
-        _fail(path, f"nonlinearity {value!r} is not allowed; allowed: {', '.join(NONLINEARITIES)}")
-    return NONLINEARITIES[value]
-
-
 def _layer(d, path: str) -> LayerDef:
-    _check_keys(d, {"op", "k", "out", "nl", "s", "bn", "last_channel"}, path)
-    _take(d, "op", str, path, allowed=("conv2d",))
-    return LayerDef(k=_take(d, "k", int, path), out=_take(d, "out", int, path), nl=_nl(d.get("nl", "-"), f"{path}.nl"),
-                    s=_take(d, "s", int, path, 1), bn=_take(d, "bn", bool, path, True),
-                    last_channel=_take(d, "last_channel", bool, path, False))
+    check_keys(d, {"op", "k", "out", "nl", "s", "bn", "last_channel"}, path)
+    take(d, "op", str, path, allowed=("conv2d",))
+    return LayerDef(k=take(d, "k", int, path), out=take(d, "out", int, path),
+                    nl=nonlinearity(d.get("nl", "-"), f"{path}.nl"),
+                    s=take(d, "s", int, path, 1), bn=take(d, "bn", bool, path, True),
+                    last_channel=take(d, "last_channel", bool, path, False))
 
 
 def _blocks(d, path: str) -> tuple[BlockDef, ...]:
-    _check_keys(d, {"columns", "rows", "k", "nl", "se"}, path)
-    columns = _take(d, "columns", list, path)
+    check_keys(d, {"columns", "rows", "k", "nl", "se"}, path)
+    columns = take(d, "columns", list, path)
     for c in columns:
         if c not in BLOCK_COLUMNS:
-            _fail(f"{path}.columns", f"unknown column {c!r}; allowed: {', '.join(BLOCK_COLUMNS)}")
+            fail(f"{path}.columns", f"unknown column {c!r}; allowed: {', '.join(BLOCK_COLUMNS)}")
     if ("exp" in columns) == ("t" in columns):
-        _fail(f"{path}.columns", "give exactly one of 'exp' (channels) or 't' (expansion ratio)")
+        fail(f"{path}.columns", "give exactly one of 'exp' (channels) or 't' (expansion ratio)")
     defaults = {"k": d.get("k"), "nl": d.get("nl"), "se": d.get("se", "no"), "n": 1, "s": 1}
     blocks = []
-    for i, row in enumerate(_take(d, "rows", list, path), 1):
+    for i, row in enumerate(take(d, "rows", list, path), 1):
         rpath = f"{path}.rows[{i}]"
         if not isinstance(row, list) or len(row) != len(columns):
-            _fail(rpath, f"expected a list of {len(columns)} values ({', '.join(columns)}), got {row!r}")
+            fail(rpath, f"expected a list of {len(columns)} values ({', '.join(columns)}), got {row!r}")
         f = {**defaults, **dict(zip(columns, row))}
         for key in ("k", "out", "n", "s") + (("exp",) if "exp" in columns else ()):
             if not isinstance(f[key], int) or isinstance(f[key], bool) or f[key] < 1:
-                _fail(f"{rpath}.{key}", f"expected a positive integer, got {f[key]!r}")
+                fail(f"{rpath}.{key}", f"expected a positive integer, got {f[key]!r}")
         if "t" in columns and (not isinstance(f["t"], (int, float)) or f["t"] < 1):
-            _fail(f"{rpath}.t", f"expected an expansion ratio >= 1, got {f['t']!r}")
-        se = {True: True, False: False, "yes": True, "no": False}.get(f["se"])
-        if se is None:
-            _fail(f"{rpath}.se", f"expected yes or no, got {f['se']!r}")
-        nl = _nl(f["nl"], f"{rpath}.nl")
+            fail(f"{rpath}.t", f"expected an expansion ratio >= 1, got {f['t']!r}")
+        se = yes_no(f["se"], f"{rpath}.se")
+        nl = nonlinearity(f["nl"], f"{rpath}.nl")
         for j in range(f["n"]):
             blocks.append(BlockDef(k=f["k"], out=f["out"], s=f["s"] if j == 0 else 1, nl=nl, se=se,
                                    exp=f.get("exp"), t=float(f["t"]) if "t" in columns else None))
@@ -150,40 +101,54 @@ def _blocks(d, path: str) -> tuple[BlockDef, ...]:
 
 
 def parse_spec(data, path: str) -> ModelSpec:
-    _check_keys(data, {"name", "title", "resolution", "classes", "dropout", "se", "c4_block", "knobs",
-                       "stem", "bneck", "last_conv", "pool", "head_conv"}, path)
+    check_keys(data, {"name", "title", "resolution", "classes", "dropout", "se", "c4_block", "knobs",
+                       "stem", "bneck", "last_conv", "pool", "head_conv", "space"}, path)
     se = data.get("se")
     if se is not None:
-        _check_keys(se, {"squeeze", "gate"}, f"{path}.se")
-    knobs = tuple(_take(data, "knobs", list, path))
+        check_keys(se, {"squeeze", "gate"}, f"{path}.se")
+    knobs = tuple(take(data, "knobs", list, path))
     for k in knobs:
         if k not in KNOBS:
-            _fail(f"{path}.knobs", f"unknown knob {k!r}; allowed: {', '.join(KNOBS)}")
-    blocks = _blocks(_take(data, "bneck", dict, path), f"{path}.bneck")
-    c4 = _take(data, "c4_block", int, path, None)
+            fail(f"{path}.knobs", f"unknown knob {k!r}; allowed: {', '.join(KNOBS)}")
+    space = parse_space(data["space"], f"{path}.space") if "space" in data else None
+    if space and not set(ARCH_KNOBS) <= set(knobs):
+        fail(f"{path}.knobs", f"a search space needs the knobs {', '.join(ARCH_KNOBS)}")
+    if not space and set(ARCH_KNOBS) & set(knobs):
+        fail(f"{path}.knobs", f"knobs {', '.join(ARCH_KNOBS)} name members of a search space: add a 'space' section")
+    blocks = _blocks(take(data, "bneck", dict, path), f"{path}.bneck")
+    c4 = take(data, "c4_block", int, path, None)
     if c4 is not None and not 1 <= c4 <= len(blocks):
-        _fail(f"{path}.c4_block", f"{c4} is not a block number (1..{len(blocks)})")
+        fail(f"{path}.c4_block", f"{c4} is not a block number (1..{len(blocks)})")
     head = data.get("head_conv")
     return ModelSpec(
-        name=_take(data, "name", str, path), title=_take(data, "title", str, path),
-        resolution=_take(data, "resolution", int, path), classes=_take(data, "classes", int, path),
-        dropout=_take(data, "dropout", float, path), knobs=knobs,
-        stem=_layer(_take(data, "stem", dict, path), f"{path}.stem"), blocks=blocks,
-        last_conv=_layer(_take(data, "last_conv", dict, path), f"{path}.last_conv"),
+        name=take(data, "name", str, path), title=take(data, "title", str, path),
+        resolution=take(data, "resolution", int, path), classes=take(data, "classes", int, path),
+        dropout=take(data, "dropout", float, path), knobs=knobs,
+        stem=_layer(take(data, "stem", dict, path), f"{path}.stem"), blocks=blocks,
+        last_conv=_layer(take(data, "last_conv", dict, path), f"{path}.last_conv"),
         head_conv=_layer(head, f"{path}.head_conv") if head is not None else None,
-        se_squeeze=_take(se, "squeeze", str, f"{path}.se", allowed=SE_SQUEEZE) if se else None,
-        se_gate=_take(se, "gate", str, f"{path}.se", allowed=SE_GATES) if se else None,
-        c4_block=c4)
+        se_squeeze=take(se, "squeeze", str, f"{path}.se", allowed=SE_SQUEEZE) if se else None,
+        se_gate=take(se, "gate", str, f"{path}.se", allowed=SE_GATES) if se else None,
+        c4_block=c4, space=space)
 
 
 def catalog() -> list[str]:
     return names_in(model_dirs())
 
 
+_found: dict[tuple[str, str], Path] = {}
+
+
 def spec_path(name: str) -> Path:
+    # remembered per search path: a lookup table predicts thousands of IDs a second, and the
+    # file's contents are cached (_load_spec) anyway; a name not found is looked up again
+    key = (name, os.environ.get(MODELS_ENV, ""))
+    if key in _found:
+        return _found[key]
     path = find_yaml(model_dirs(), name)
     if path is None:
         raise SpecError(f"unknown network {shown(name)}; allowed: {', '.join(catalog())}")
+    _found[key] = path
     return path
 
 
@@ -196,13 +161,13 @@ def _load_spec(path: Path) -> ModelSpec:
     where = display(path)
     spec = parse_spec(read_yaml(path, SPEC_LIMIT, "model spec", SpecError), where)
     if spec.name != path.stem:
-        _fail(f"{where}.name", f"{spec.name!r} differs from the file name {path.stem!r}")
+        fail(f"{where}.name", f"{spec.name!r} differs from the file name {path.stem!r}")
     return spec
 
 
 # ---- variant IDs -------------------------------------------------------------------------------
 
-KNOBS = ("width", "res", "act", "hswish", "se", "minimal", "reduced_tail", "dilated", "last_channel")
+KNOBS = ("width", "res", "act", "hswish", "se", "minimal", "reduced_tail", "dilated", "last_channel") + ARCH_KNOBS
 _BOOL = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
 _ID = re.compile(r"^([a-z0-9_]+)(?::(.*))?$")
 
@@ -214,7 +179,10 @@ class Variant:
     knobs: tuple[tuple[str, object], ...] = ()
 
     def get(self, key: str, default=None):
-        return dict(self.knobs).get(key, default)
+        for k, v in self.knobs:   # a handful of knobs: a scan beats building a dict
+            if k == key:
+                return v
+        return default
 
     @property
     def spec(self) -> ModelSpec:
@@ -307,7 +275,10 @@ def parse_variant(text: str) -> Variant:
                 raise SpecError(f"unknown knob {shown(key)} for {name}; allowed: {', '.join(spec.knobs)}")
             if key in knobs:
                 raise SpecError(f"knob {key!r} given twice in {shown(text)}")
-            knobs[key] = _parse_knob(spec, key, raw)
+            # a space's d/e/k/block are read together: e and k depend on d (and on block)
+            knobs[key] = raw if key in ARCH_KNOBS else _parse_knob(spec, key, raw)
+    if spec.space:
+        knobs.update(space_knobs(spec, {k: knobs.pop(k) for k in ARCH_KNOBS if k in knobs}))
     if knobs.get("minimal"):
         for key in ("act", "se", "hswish"):
             if knobs.get(key) is not None:

@@ -1,0 +1,325 @@
+"""`mbv3bench lut ...`: latency lookup tables of search spaces, their predictions, and how wrong
+those are on the user's own device (see README, NAS lookup tables)."""
+from __future__ import annotations
+
+import functools
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from ..core.errors import UserError
+from ..core.registry import PRECISIONS, PROTOCOL, RUNTIMES
+from ..options import open_target, phone_options, protocol, protocol_options
+
+ROUNDS = 3   # end-to-end measurements of a network, the fastest kept (measuring.py says why)
+# ~100 blocks of well under a millisecond each: a shorter protocol than a network's, so a table
+# of one resolution builds in minutes (README: NAS lookup tables, measured here)
+LUT_PROTOCOL = replace(PROTOCOL, runs=20, min_secs=0.2, warmup_runs=5, warmup_secs=0.1, profile_runs=10, processes=2)
+DB = click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False),
+                  help="The results store (SQLite): every block and network measured goes in.")
+EXPORT_JOBS = click.option("--export-jobs", type=click.IntRange(min=1),
+                           help="Models exported at once, in fresh processes, before anything is measured "
+                                "(default: the cores this process may use).")
+LUT = click.option("--lut", "lut_path", required=True, type=click.Path(dir_okay=False), help="A table from `lut build`.")
+
+
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UserError(f"{what} {text!r}: expected comma-separated integers, e.g. 160,192") from None
+    if not values or min(values) < 32:
+        raise UserError(f"{what} {text!r}: expected resolutions >= 32")
+    return values
+
+
+def _progress(title: str, total: int, exports: int = 0):
+    """A progress display with an ETA, and its callbacks: run_grid's events, and (with exports)
+    one call per artifact exported ahead of the measurements."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    from ..ui import console
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TextColumn("ETA"), TimeRemainingColumn(), console=console(stderr=True), transient=True)
+    exported = progress.add_task("exporting", total=exports) if exports else None
+    task = progress.add_task(title, total=total)
+
+    def on_event(kind, cell, result):
+        what = {"export": "exporting", "measure": "measuring", "skipped": "in store:", "done": "measured",
+                "error": "failed"}[kind]
+        progress.update(task, description=f"{what} {cell.variant}")
+        if kind == "measure" and progress.tasks[task].finished:   # a retry of a noisy one: the total grows
+            progress.update(task, total=progress.tasks[task].total + 1)
+        if result is not None:
+            progress.advance(task)
+
+    def on_exported(variant):
+        progress.update(exported, description=f"exported {variant}")
+        progress.advance(exported)
+    return progress, on_event, on_exported
+
+
+def _jobs(export_jobs: int | None) -> int:
+    import os
+
+    return export_jobs or len(os.sched_getaffinity(0))
+
+
+def _measured(title: str, variants: list[str], how, store, *, resume: bool, doc: dict, rounds: int,
+              export_jobs: int | None):
+    """End-to-end measurements as the table's blocks were measured (statistic, retries), each
+    network the fastest of `rounds`, with a progress bar; Ctrl-C keeps what finished (it is stored)."""
+    from .measuring import measure_settled
+
+    progress, on_event, on_exported = _progress(title, len(variants) * rounds, exports=len(variants))
+    try:
+        with progress:
+            return measure_settled(variants, how, store, resume=resume, statistic=doc["statistic"],
+                                   retries=doc.get("retries", 0), rounds=rounds, export_jobs=_jobs(export_jobs),
+                                   on_exported=on_exported, on_event=on_event)
+    except KeyboardInterrupt:
+        click.echo(f"interrupted: finished measurements are stored in {store.path}; run again with --resume", err=True)
+        sys.exit(130)
+
+
+@click.group()
+def lut():
+    """NAS latency lookup tables: measure every distinct block of a search space once, predict
+    any architecture as their sum, and measure how wrong that is here (validate)."""
+
+
+@lut.command("sample")
+@click.option("--space", required=True, help="A search space in models/, e.g. ofa_mobilenet_v3.")
+@click.option("-n", "count", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--res", help="Comma-separated resolutions to draw from (default: the space's).")
+def sample_command(space, count, seed, res):
+    """Print N random architectures of SPACE (the same ones for the same seed)."""
+    from .blocks import sample
+
+    click.echo("\n".join(sample(space, count, seed, _ints(res, "--res") if res else None)))
+
+
+@lut.command("build")
+@click.option("--space", required=True, help="A search space in models/, e.g. ofa_mobilenet_v3.")
+@click.option("--res", "resolutions", required=True, help="Comma-separated resolutions, e.g. 160 or 160,192,224.")
+@click.option("--runtime", default="litert", show_default=True, help=" | ".join(RUNTIMES))
+@click.option("--precision", default="fp32", show_default=True, help=" | ".join(PRECISIONS))
+@click.option("--device", default="local", show_default=True, help="A profile in devices/ (or --devices-dir).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The table (JSON).")
+@click.option("--resume", is_flag=True, help="Take the blocks the store has for the same settings from it.")
+@click.option("--fit", "fit_n", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Then measure this many random architectures end to end and store a correction fitted on them.")
+@click.option("--fit-seed", default=1, show_default=True, type=int)
+@click.option("--fit-kind", default="affine", show_default=True, type=click.Choice(("affine", "parts")))
+@click.option("--statistic", default="p10", show_default=True, type=click.Choice(("p10", "median")),
+              help="What the table keeps of each block's samples: p10 (robust on a shared host) or the median.")
+@click.option("--retries", default=1, show_default=True, type=click.IntRange(min=0),
+              help="Measure a block whose processes disagree again, up to this many times, keeping the faster "
+                   "attempt.")
+@EXPORT_JOBS
+@DB
+@functools.partial(protocol_options, defaults=LUT_PROTOCOL)
+@phone_options
+def build_command(space, resolutions, runtime, precision, device, output, resume, fit_n, fit_seed, fit_kind,
+                  statistic, retries, export_jobs, db, **kw):
+    """Measure every distinct block of SPACE at the resolutions (each exported as its own model),
+    into the results store and the table OUTPUT."""
+    import time
+
+    from ..core.output import check_writable
+    from ..export.artifacts import artifact_dir
+    from ..runner import Settings
+    from ..store import Store
+    from . import table
+    from .measuring import Measuring
+
+    res = _ints(resolutions, "--res")
+    blocks = table.plan(space, res)
+    stages = sum(1 for key, *_ in blocks if key[2] is not None)
+    click.echo(f"{space} at res {', '.join(map(str, res))}: {len(blocks)} distinct blocks "
+               f"({stages} of the stages, {len(blocks) - stages} fixed layers)", err=True)
+    check_writable(Path(output), "file")
+    check_writable(artifact_dir(), "folder")
+    settings = Settings(threads=kw["threads"], xnnpack=not kw["no_xnnpack"], ort_opt_level=kw["ort_opt_level"],
+                        per_layer=False)   # a block is one layer: its per-layer profile says nothing more
+    started = time.time()
+    with Store(db) as store:
+        how = Measuring(open_target(device, kw), runtime, precision, protocol(kw), settings)
+        progress, on_event, on_exported = _progress("blocks", len(blocks), exports=len(blocks))
+        try:
+            with progress:
+                doc = table.build(space, res, how, store, resume=resume, statistic=statistic, retries=retries,
+                                  export_jobs=_jobs(export_jobs), on_exported=on_exported, on_event=on_event)
+        except KeyboardInterrupt:
+            click.echo(f"interrupted: finished blocks are stored in {db}; run again with --resume", err=True)
+            sys.exit(130)
+        if fit_n:
+            doc["correction"] = _fit(doc, fit_n, fit_seed, fit_kind, how, store, resume=resume, rounds=ROUNDS,
+                                     export_jobs=export_jobs)
+    table.save(output, doc)
+    b = doc["build"]
+    click.echo(f"wrote {output}: {len(doc['blocks'])} blocks ({b['measured']} measured, {b['from_store']} from the "
+               f"store) in {time.time() - started:.0f} s on {doc['device'].get('name')}, {runtime} ({doc['format']})")
+
+
+def _fit(doc, n, seed, kind, how, store, *, resume, rounds, export_jobs) -> dict:
+    from .blocks import sample
+    from .fit import fit
+    from .measuring import failed_line
+    from .table import how_of
+
+    archs = sample(doc["space"], n, seed, doc["resolutions"])
+    results = _measured("fitting on", archs, how_of(doc, how.target), store, resume=resume, doc=doc, rounds=rounds,
+                        export_jobs=export_jobs)
+    if failed_line(results):
+        click.echo(f"warning: {failed_line(results)}; fitted on the others", err=True)
+    correction = fit(doc, results, kind, seed=seed)
+    before, after = correction["in_sample"]["before"], correction["in_sample"]["after"]
+    click.echo(f"correction ({kind}) fitted on {correction['fitted_on']['n']} architectures: "
+               f"intercept {correction['intercept_ms']:.3f} ms, scale {correction['scale']:.3f}; "
+               f"MAPE {before['mape_pct']:.1f}% -> {after['mape_pct']:.1f}% (in sample)", err=True)
+    return correction
+
+
+def _lut_target(doc: dict, device: str | None, kw: dict):
+    """The table's device again (its core, unless --core says otherwise)."""
+    core = kw["core"] if kw["core"] is not None else (doc["device"].get("core") if doc["device"].get("kind") == "local"
+                                                      else None)
+    return open_target(device or doc["device"]["name"], {**kw, "core": core})
+
+
+def _measuring_options(f):
+    for opt in reversed([
+        click.option("--device", help="Where to measure (default: the table's device)."),
+        click.option("--core", type=int, help="Core to pin (default: the table's)."),
+        DB,
+        click.option("--resume", is_flag=True, help="Take what the store has for the same settings from it."),
+        click.option("--rounds", default=ROUNDS, show_default=True, type=click.IntRange(min=1),
+                     help="Measure every network this many times, at different times in fresh processes, and "
+                          "keep the fastest (a network's speed can flip between processes here)."),
+        EXPORT_JOBS,
+    ]):
+        f = opt(f)
+    return phone_options(f)
+
+
+@lut.command("fit")
+@LUT
+@click.option("-n", "count", default=6, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--kind", default="affine", show_default=True, type=click.Choice(("affine", "parts")))
+@_measuring_options
+def fit_command(lut_path, count, seed, kind, device, db, resume, rounds, export_jobs, **kw):
+    """Measure N random architectures end to end (the table's settings) and store in the table a
+    correction fitted on them."""
+    from ..store import Store
+    from . import table
+
+    doc = table.load(lut_path)
+    with Store(db) as store:
+        how = table.how_of(doc, _lut_target(doc, device, kw))
+        doc["correction"] = _fit(doc, count, seed, kind, how, store, resume=resume, rounds=rounds,
+                                 export_jobs=export_jobs)
+    table.save(lut_path, doc)
+    click.echo(f"wrote the correction into {lut_path}")
+
+
+@lut.command("validate")
+@LUT
+@click.option("-n", "count", default=8, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--reference", help="An architecture measured with them: report latencies as ratios to its "
+                                  "(the host's drift since the table was built cancels).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
+              help="Predicted vs measured scatter plot (PNG; default: beside the table).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_measuring_options
+def validate_command(lut_path, count, seed, reference, plot_path, as_json, device, db, resume, rounds, export_jobs,
+                     **kw):
+    """Measure N random architectures end to end (the table's settings) and report how far the
+    table's predictions are: RMSE, MAPE, share within 5% and 10%, Kendall tau, the parts that add
+    most error, and a scatter plot."""
+    from ..core.output import check_writable, dumps
+    from ..store import Store
+    from ..zoo.spec import parse_variant
+    from . import table
+    from .blocks import sample
+    from .predict import Predictor
+    from .validate import plot, report
+
+    doc = table.load(lut_path)
+    archs = sample(doc["space"], count, seed, doc["resolutions"])
+    ref = str(parse_variant(reference)) if reference else None
+    if ref:
+        Predictor(doc).predict(ref)   # a reference the table cannot predict fails before measuring
+    plot_path = Path(plot_path or Path(lut_path).with_suffix("").as_posix() + f"-validate-{seed}.png")
+    check_writable(plot_path, "file")
+    with Store(db) as store:
+        how = table.how_of(doc, _lut_target(doc, device, kw))
+        results = _measured("validating", ([ref] if ref else []) + archs, how, store, resume=resume, doc=doc,
+                            rounds=rounds, export_jobs=export_jobs)
+    rep = report(doc, results[1:] if ref else results, results[0] if ref else None, rounds)
+    plot(rep, plot_path)
+    rep["plot"] = str(plot_path)
+    if as_json:
+        return click.echo(dumps(rep))
+    from .render import validation_text
+
+    click.echo(validation_text(rep))
+
+
+@lut.command("predict")
+@click.argument("what")
+@LUT
+@click.option("--runtime", help="Refuse a table measured on another runtime.")
+@click.option("--reference", help="Also give each prediction as a ratio to this architecture's.")
+@click.option("--raw", is_flag=True, help="The plain sum of blocks, without the table's correction.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def predict_command(what, lut_path, runtime, reference, raw, as_json):
+    """Predicted latency of WHAT: an architecture's variant ID, or a file of IDs (one a line)."""
+    from ..core.output import dumps
+    from . import table
+    from .predict import Predictor, read_ids
+    from .render import prediction_doc, prediction_text
+
+    doc = table.load(lut_path)
+    if runtime and runtime != doc["runtime"]:
+        raise UserError(f"{lut_path} was measured on {doc['runtime']}, not {runtime}: build a table with "
+                        f"--runtime {runtime}")
+    predictor = Predictor(doc, corrected=not raw)
+    ref = predictor.predict(reference) if reference else None
+    path = Path(what)
+    if path.is_file():
+        try:
+            ids = read_ids(path.read_text())
+        except (OSError, UnicodeDecodeError) as e:
+            raise UserError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
+        docs = [prediction_doc(predictor.predict(i), ref) for i in ids]
+        if as_json:
+            return click.echo(dumps({"lut": str(lut_path), "predictions": docs}))
+        return click.echo("\n".join(f"{d['variant']}\t{d['predicted_ms']:.4f}\t{d['ci95'][0]:.4f}\t{d['ci95'][1]:.4f}"
+                                    + (f"\t{d['ratio']:.4f}" if ref else "") for d in docs))
+    prediction = predictor.predict(what)
+    d = prediction_doc(prediction, ref, predictor.breakdown(what))
+    click.echo(dumps(d) if as_json else prediction_text(d, doc))
+
+
+@lut.command("export")
+@click.argument("lut_path", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", required=True, type=click.Choice(("ofa", "csv")),
+              help="ofa: Once-for-All's LatencyTable YAML (key -> {mean, std, count}); csv: one row a block.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+def export_command(lut_path, fmt, output):
+    """Write the table LUT_PATH in another tool's format."""
+    from ..core.output import check_writable, write_atomic
+    from . import table
+
+    doc = table.load(lut_path)
+    check_writable(Path(output), "file")
+    write_atomic(Path(output), table.ofa_yaml(doc) if fmt == "ofa" else table.csv_table(doc))
+    click.echo(f"wrote {output}: {len(doc['blocks'])} blocks as {fmt}")

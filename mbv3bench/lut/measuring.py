@@ -1,0 +1,137 @@
+"""How the lut commands measure: every variant through the runner's grid (measure() is the one
+call, so blocks are exported, cached, stored and resumed like any variant, on the local core or a
+phone), artifacts exported ahead in parallel, results that look disturbed measured again, the
+host's drift followed, and the statistic a table keeps.
+
+On a host shared with other work, contention only ever slows an invoke down (another process on
+the pinned core, a neighbour thrashing the cache), and it comes in bursts that can spoil a whole
+measurement of a short block. So a table keeps, by default, the 10th percentile of the pooled
+samples: the invokes nothing interrupted, what a block costs inside a network on a quiet core.
+A measurement whose processes disagree (a burst spoilt one of them) is taken again, up to
+--retries times, and the faster attempt kept; a wide spread alone is not retried, the p10 already
+looks past it (under load nearly every measurement has one). `--statistic median` keeps the
+protocol's headline instead, for a quiet device; a phone's benchmark_model gives no samples, so
+its median (or mean) is used.
+
+Networks flip between speeds from one process to the next (here 12 and 24 ms for one network, each
+with a tight spread: the neighbours of this VM share its cache and memory bandwidth, which a
+network's weights need and a block's do not), so validation and fitting measure each network in
+several rounds, at different times in fresh processes, and keep the fastest: the network as the
+table's blocks, cache-resident, see it. A block measured again agrees with itself to a few percent.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..core.errors import UserError
+from ..core.results import Result
+from ..export.artifacts import get_artifact
+from ..measure.protocol import PROCESS_LIMIT, Protocol
+from ..runner import Settings, plan_grid, run_grid
+from ..store import Store
+from .stats import quantile_ci95
+
+STATISTICS = {"p10": 0.1, "median": 0.5}
+
+
+@dataclass(frozen=True)
+class Measuring:
+    """Where and how: what a table was built with, and what checking it must use again."""
+    target: object
+    runtime: str
+    precision: str
+    protocol: Protocol
+    settings: Settings
+
+
+def measure(variants: list[str], how: Measuring, store: Store, *, resume: bool,
+            on_event: Callable = lambda *a: None) -> list[Result]:
+    """The one place the lut commands measure: the runner's grid over the variants."""
+    cells = plan_grid(variants, [how.runtime], [how.precision])
+    if not cells:
+        raise UserError(f"runtime {how.runtime} has no {how.precision} format")
+    return run_grid(cells, how.target, how.protocol, how.settings, store, resume=resume, on_event=on_event)
+
+
+def export_all(variants: list[str], fmt: str, jobs: int, on_done: Callable[[str], None] = lambda v: None) -> None:
+    """Every variant's artifact exported (or found in the cache) before anything is measured,
+    `jobs` at a time in fresh processes: converting a block takes seconds on one core, ~100 of them
+    are most of a build, and measuring then finds each in the cache. Nothing is measured while
+    this runs, so the parallel exports never disturb a measurement."""
+    if fmt == "torch":
+        return
+    if jobs <= 1:
+        for v in variants:
+            get_artifact(v, fmt)
+            on_done(v)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn: a fork would copy whatever torch and the runtimes hold in this process
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_export_one, v, fmt): v for v in variants}
+        try:
+            for future in as_completed(futures):
+                future.result()
+                on_done(futures[future])
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+
+
+def _export_one(variant: str, fmt: str) -> str:
+    return str(get_artifact(variant, fmt).path)
+
+
+def failed_line(results: list[Result]) -> str | None:
+    failed = [r for r in results if not r.ok]
+    if not failed:
+        return None
+    return f"{len(failed)} measurement(s) failed, e.g. {failed[0].variant}: {failed[0].error}"
+
+
+def value_of(result: Result, statistic: str) -> tuple[float, tuple[float | None, float | None]]:
+    """The result's latency by the statistic, and its 95% interval."""
+    if result.samples_ms and statistic != "median":
+        return quantile_ci95(sorted(result.samples_ms), STATISTICS[statistic])
+    ms, _ = result.headline()
+    return ms, result.latency.ci95 if result.latency.median is not None else (None, None)
+
+
+def unsettled(result: Result) -> bool:
+    """Failed, or its processes' medians differ by more than the protocol calls noisy."""
+    medians = result.process_medians_ms or []
+    return not result.ok or (len(medians) > 1 and max(medians) > (1 + PROCESS_LIMIT) * min(medians))
+
+
+def measure_settled(variants: list[str], how: Measuring, store: Store, *, resume: bool, statistic: str,
+                    retries: int, rounds: int = 1, export_jobs: int = 1,
+                    on_exported: Callable[[str], None] = lambda v: None,
+                    on_event: Callable = lambda *a: None) -> list[Result]:
+    """Each variant's result, in order: exported first (export_all), measured in `rounds` passes
+    over all of them (each pass at another time, in fresh processes), what came out unsettled
+    measured again, up to `retries` times; the fastest attempt by the statistic kept."""
+    from ..core.registry import format_of
+
+    export_all(variants, format_of(how.runtime, how.precision) or "", export_jobs, on_exported)
+
+    def faster(r: Result, than: Result) -> bool:
+        return r.ok and (not than.ok or value_of(r, statistic)[0] < value_of(than, statistic)[0])
+
+    best = dict(zip(variants, measure(variants, how, store, resume=resume, on_event=on_event)))
+
+    def again(todo: list[str]) -> None:
+        for v, r in zip(todo, measure(todo, how, store, resume=False, on_event=on_event)):
+            if faster(r, best[v]):
+                best[v] = r
+
+    for _ in range(rounds - 1):
+        again(variants)
+    for _ in range(retries):
+        todo = [v for v, r in best.items() if unsettled(r)]
+        if not todo:
+            break
+        again(todo)
+    return [best[v] for v in variants]

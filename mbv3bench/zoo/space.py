@@ -1,0 +1,249 @@
+"""Search spaces: a spec's `space:` section, and the knobs that name one of its members.
+
+A space is the spec's fixed layers and fixed blocks (its `bneck` table) followed by stages whose
+depth, and each block's kernel and expansion ratio, are choices. Knobs:
+- `d=DDDDD`: a digit per stage, its depth; `e=...`, `k=...`: a digit per block slot (the stages'
+  deepest depths end to end), its expansion ratio and kernel. Slots past a stage's depth are
+  ignored and written as 0, so two IDs of one network are one ID. Without d/e/k: the space's
+  `default` architecture.
+- `block=PART`: one layer of the space alone, at the input shape it has inside every network of
+  the space at that resolution: `stem`, `bneckN` (a fixed block), `sS.J` (block J of stage S, with
+  single-digit `e` and `k`; every J >= 2 of a stage has the same input and stride, so it is
+  written s.2), `last_conv`, `pool`, `head_conv`, `classifier`. A lookup table measures these.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+from .fields import BlockDef, SpecError, check_keys, fail, nonlinearity, take, yes_no
+
+ARCH_KNOBS = ("d", "e", "k", "block")
+KEY_STYLES = ("ofa_mbv3", "ofa_proxyless")     # Once-for-All's two LatencyTable key formats
+STAGE_COLUMNS = ("out", "s", "se", "nl", "depth", "k", "t")
+FIXED_PARTS = ("stem", "last_conv", "pool", "head_conv", "classifier")
+_STAGE_PART = re.compile(r"s(\d+)\.(\d+)")
+
+
+def part_name(stage: int, j: int) -> str:
+    """Block j of stage (both from 1): blocks 2.. of a stage share input shape and stride, one part."""
+    return f"s{stage}.{min(j, 2)}"
+
+
+@dataclass(frozen=True)
+class StageDef:
+    out: int
+    s: int
+    se: bool
+    nl: str | None
+    depths: tuple[int, ...]
+    ks: tuple[int, ...]
+    ts: tuple[int, ...]     # expansion ratios over the block's input channels
+
+    @functools.cached_property
+    def slots(self) -> int:
+        return max(self.depths)
+
+
+@dataclass(frozen=True)
+class SpaceSpec:
+    stages: tuple[StageDef, ...]
+    resolutions: tuple[int, ...]    # what `lut sample` draws from; any res >= 32 is a valid knob
+    keys: str                       # KEY_STYLES: how `lut export --format ofa` names the blocks
+    default: tuple[str, str, str]   # canonical d, e, k of the bare name
+
+    @functools.cached_property
+    def slots(self) -> int:
+        return sum(st.slots for st in self.stages)
+
+    @functools.cached_property
+    def _part_slots(self) -> dict:
+        return {}
+
+    @functools.cached_property
+    def _forms(self) -> dict:
+        return {}
+
+    def form(self, d: str) -> tuple | None:
+        """For depths d (None if not allowed): regular expressions every valid e and k match, and
+        the (start, end, zeros) pieces of their canonical form. Remembered per d: predictions
+        check thousands of IDs a second, and there are few depths."""
+        if d in self._forms:
+            return self._forms[d]
+        if len(d) != len(self.stages) or not d.isdigit() or not all(int(x) in st.depths
+                                                                    for x, st in zip(d, self.stages)):
+            return None
+        found = []
+        for attr in ("ts", "ks"):   # e.g. [346]{2}\d{2}[346]{4}...: the chosen slots, then any digits
+            found.append(re.compile("".join(f"[{''.join(map(str, getattr(st, attr)))}]{{{depth}}}"
+                                            f"\\d{{{st.slots - int(depth)}}}" for st, depth in zip(self.stages, d))))
+        pieces = tuple((first, first + int(depth), "0" * (st.slots - int(depth)))
+                       for st, first, depth in zip(self.stages, self.offsets, d))
+        self._forms[d] = (*found, pieces)
+        return self._forms[d]
+
+    def part_slots(self, d: str) -> tuple[tuple[str, int], ...]:
+        """(part, slot) of each block the stages have at depths d: block 1 of stage S is part sS.1,
+        blocks 2.. are sS.2 (same input and stride). Remembered per d: there are few."""
+        found = self._part_slots.get(d)
+        if found is None:
+            found = self._part_slots[d] = tuple(
+                (part_name(i, j + 1), first + j)
+                for i, (first, depth) in enumerate(zip(self.offsets, d), 1) for j in range(int(depth)))
+        return found
+
+    @functools.cached_property
+    def offsets(self) -> tuple[int, ...]:
+        """The first slot of each stage."""
+        out, at = [], 0
+        for st in self.stages:
+            out.append(at)
+            at += st.slots
+        return tuple(out)
+
+
+def _digits(d: dict, key: str, path: str, default) -> tuple[int, ...]:
+    value = d.get(key, default)
+    if (not isinstance(value, list) or not value
+            or any(not isinstance(x, int) or isinstance(x, bool) or not 1 <= x <= 9 for x in value)):
+        fail(f"{path}.{key}", f"expected a list of choices, each a digit 1..9, got {value!r}")
+    return tuple(sorted(set(value)))
+
+
+def _resolutions(value, path: str) -> tuple[int, ...]:
+    if isinstance(value, dict):
+        check_keys(value, {"from", "to", "step"}, path)
+        lo, hi, step = (take(value, k, int, path) for k in ("from", "to", "step"))
+        value = list(range(lo, hi + 1, step)) if step > 0 else []
+    if not isinstance(value, list) or not value or any(not isinstance(r, int) or r < 32 for r in value):
+        fail(path, f"expected a list of resolutions >= 32 or {{from, to, step}}, got {value!r}")
+    return tuple(value)
+
+
+def parse_space(d, path: str) -> SpaceSpec:
+    check_keys(d, {"resolutions", "keys", "choices", "nl", "se", "stages", "default"}, path)
+    choices = take(d, "choices", dict, path, {})
+    check_keys(choices, {"depth", "k", "t"}, f"{path}.choices")
+    table = take(d, "stages", dict, path)
+    check_keys(table, {"columns", "rows"}, f"{path}.stages")
+    columns = take(table, "columns", list, f"{path}.stages")
+    for c in columns:
+        if c not in STAGE_COLUMNS:
+            fail(f"{path}.stages.columns", f"unknown column {c!r}; allowed: {', '.join(STAGE_COLUMNS)}")
+    stages = []
+    for i, row in enumerate(take(table, "rows", list, f"{path}.stages"), 1):
+        rpath = f"{path}.stages.rows[{i}]"
+        if not isinstance(row, list) or len(row) != len(columns):
+            fail(rpath, f"expected a list of {len(columns)} values ({', '.join(columns)}), got {row!r}")
+        f = {"se": d.get("se", "no"), "nl": d.get("nl"), **dict(zip(columns, row))}
+        for key in ("out", "s"):
+            if not isinstance(f.get(key), int) or isinstance(f[key], bool) or f[key] < 1:
+                fail(f"{rpath}.{key}", f"expected a positive integer, got {f.get(key)!r}")
+        stages.append(StageDef(f["out"], f["s"], yes_no(f["se"], f"{rpath}.se"), nonlinearity(f["nl"], f"{rpath}.nl"),
+                               *(_digits(f, key, rpath, choices.get(key)) for key in ("depth", "k", "t"))))
+    if not stages:
+        fail(f"{path}.stages.rows", "a space needs at least one stage")
+    space = SpaceSpec(tuple(stages), _resolutions(d.get("resolutions"), f"{path}.resolutions"),
+                      take(d, "keys", str, path, allowed=KEY_STYLES), ("", "", ""))
+    default = take(d, "default", dict, path)
+    check_keys(default, {"d", "e", "k"}, f"{path}.default")
+    for key in "dek":
+        if not isinstance(default.get(key), (str, int)) or isinstance(default.get(key), bool):
+            fail(f"{path}.default.{key}", f"expected a string of digits, got {default.get(key)!r}")
+    try:
+        arch = _arch(space, *(str(default[key]) for key in "dek"))
+    except SpecError as e:
+        fail(f"{path}.default", str(e))
+    return SpaceSpec(space.stages, space.resolutions, space.keys, arch)
+
+
+# ---- knobs ------------------------------------------------------------------------------------
+
+
+def _allowed(space: SpaceSpec, attr: str) -> str:
+    return "; ".join(f"stage {i}: {'/'.join(map(str, getattr(st, attr)))}" for i, st in enumerate(space.stages, 1))
+
+
+def _arch(space: SpaceSpec, d: str, e: str, k: str) -> tuple[str, str, str]:
+    """Checked and canonical (d, e, k): every slot past its stage's depth written as 0."""
+    form = space.form(d)
+    if form is not None and form[0].fullmatch(e) and form[1].fullmatch(k):
+        return d, "".join([e[a:b] + pad for a, b, pad in form[2]]), "".join([k[a:b] + pad for a, b, pad in form[2]])
+    _explain(space, d, e, k)
+    raise AssertionError("unreachable: _explain raises for what form() rejects")
+
+
+def _explain(space: SpaceSpec, d: str, e: str, k: str) -> None:
+    """The one-line error for a bad d, e or k: what form() only rejects, said in words."""
+    stages = space.stages
+    if len(d) != len(stages) or not d.isdigit() or not all(int(x) in st.depths for x, st in zip(d, stages)):
+        raise SpecError(f"bad value d={d!r}; allowed: {len(stages)} digits, a depth per stage "
+                        f"({_allowed(space, 'depths')})")
+    for key, value, attr, what in (("e", e, "ts", "expansion ratio"), ("k", k, "ks", "kernel")):
+        if len(value) != space.slots or not value.isdigit():
+            raise SpecError(f"bad value {key}={value!r}; allowed: {space.slots} digits, a {what} per block slot "
+                            f"(stages of {', '.join(str(st.slots) for st in stages)} slots)")
+        for st, first, depth in zip(stages, space.offsets, map(int, d)):
+            for j, x in enumerate(value[first:first + depth]):
+                if int(x) not in getattr(st, attr):
+                    raise SpecError(f"bad value {key}={value!r}: slot {first + j + 1} has {what} {x}; "
+                                    f"allowed: {_allowed(space, attr)}")
+
+
+def _part(spec, space: SpaceSpec, raw: dict) -> dict:
+    part, e, k = raw["block"], raw.get("e"), raw.get("k")
+    fixed = [p for p in FIXED_PARTS if p != "head_conv" or spec.head_conv] + [
+        f"bneck{i}" for i in range(1, len(spec.blocks) + 1)]
+    m = _STAGE_PART.fullmatch(part)
+    if part in fixed:
+        if e is not None or k is not None:
+            raise SpecError(f"block={part} takes no e or k (it is the same in every network of {spec.name})")
+        return {"block": part}
+    stage = space.stages[int(m.group(1)) - 1] if m and 1 <= int(m.group(1)) <= len(space.stages) else None
+    if stage is None or not 1 <= int(m.group(2)) <= stage.slots:
+        raise SpecError(f"bad value block={part!r}; allowed: {', '.join(fixed)}, or sS.J: block J of stage S "
+                        f"({', '.join(f's{i}.1..{st.slots}' for i, st in enumerate(space.stages, 1))})")
+    for key, value, choices in (("e", e, stage.ts), ("k", k, stage.ks)):
+        if value is None or not value.isdigit() or int(value) not in choices:
+            raise SpecError(f"block={part} needs {key}= one of {'/'.join(map(str, choices))}, got {value!r}")
+    return {"block": part_name(int(m.group(1)), int(m.group(2))), "e": str(int(e)), "k": str(int(k))}
+
+
+def space_knobs(spec, raw: dict[str, str]) -> dict[str, str]:
+    """The canonical d/e/k/block knobs of a variant of a space from their raw values (defaults
+    left out: the space's default architecture is the bare name)."""
+    space = spec.space
+    if "block" in raw:
+        if "d" in raw:
+            raise SpecError("block= names one block, at every depth: it takes no d")
+        return _part(spec, space, raw)
+    d, e, k = _arch(space, *(raw.get(key, dflt) for key, dflt in zip("dek", space.default)))
+    return {} if (d, e, k) == space.default else {"d": d, "e": e, "k": k}
+
+
+def stage_blocks(space: SpaceSpec, d: str, e: str, k: str) -> tuple[BlockDef, ...]:
+    """The blocks an architecture adds after the spec's fixed ones."""
+    stages = [st for st, depth in zip(space.stages, d) for _ in range(int(depth))]
+    return tuple(BlockDef(k=int(k[slot]), out=st.out, s=st.s if part.endswith(".1") else 1, nl=st.nl, se=st.se,
+                          t=float(e[slot])) for st, (part, slot) in zip(stages, space.part_slots(d)))
+
+
+def variant_blocks(spec, variant) -> tuple[tuple[BlockDef, ...], str | None]:
+    """Every block of the variant's network, and for a block= variant the name of the layer it
+    selects from that network. A block is placed in a host network of the deepest depths, so its
+    input shape is the one it has in every network of the space."""
+    space = spec.space
+    part = variant.get("block")
+    if part is None:
+        d, e, k = (variant.get(key, dflt) for key, dflt in zip("dek", space.default))
+        return spec.blocks + stage_blocks(space, d, e, k), None
+    m = _STAGE_PART.fullmatch(part)
+    d = "".join(str(st.slots) for st in space.stages)
+    e = "".join(str(st.ts[0]) * st.slots for st in space.stages)
+    k = "".join(str(st.ks[0]) * st.slots for st in space.stages)
+    if not m:
+        return spec.blocks + stage_blocks(space, d, e, k), part
+    slot = space.offsets[int(m.group(1)) - 1] + int(m.group(2)) - 1
+    e, k = (s[:slot] + variant.get(key) + s[slot + 1:] for key, s in (("e", e), ("k", k)))
+    return spec.blocks + stage_blocks(space, d, e, k), f"bneck{len(spec.blocks) + slot + 1}"
