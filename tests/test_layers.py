@@ -11,6 +11,7 @@ import pytest
 from conftest import FIXTURES, REPO
 
 PACKAGE = REPO / "mbv3bench"
+LUT = REPO / "reports" / "reference" / "lut" / "ofa_mobilenet_v3-160.json"
 # lowest first; the longest matching prefix decides a module's layer
 LAYERS = {
     "mbv3bench.core": 0,
@@ -95,6 +96,8 @@ def test_the_checker_sees_an_upward_import():
     ["plot", "--figure", "1", "-o", "{tmp}/f.png", "--db", "{tmp}/empty.sqlite"],
     ["report", "-o", "{tmp}/report", "--db", "{tmp}/empty.sqlite"],
     ["models"], ["summary", "mobilenet_v3_small"], ["devices", "--json"],
+    ["lut", "sample", "--space", "ofa_mobilenet_v3", "-n", "3"],
+    ["lut", "predict", "ofa_mobilenet_v3:d=22222,res=160", "--lut", str(LUT)],
     ["ingest", str(FIXTURES / "07_litert-new-format_xnnpack-ops_fc-fp32-sme2.txt"), "--db", "{tmp}/i.sqlite"],
 ])
 def test_read_only_commands_never_import_torch(tmp_path, args):

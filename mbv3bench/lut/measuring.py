@@ -1,7 +1,7 @@
 """How the lut commands measure: every variant through the runner's grid (measure() is the one
 call, so blocks are exported, cached, stored and resumed like any variant, on the local core or a
-phone), artifacts exported ahead in parallel, results that look disturbed measured again, the
-host's drift followed, and the statistic a table keeps.
+phone), artifacts exported ahead in parallel, results that look disturbed measured again, and
+the statistic a table keeps.
 
 On a host shared with other work, contention only ever slows an invoke down (another process on
 the pinned core, a neighbour thrashing the cache), and it comes in bursts that can spoil a whole
@@ -14,10 +14,11 @@ protocol's headline instead, for a quiet device; a phone's benchmark_model gives
 its median (or mean) is used.
 
 Networks flip between speeds from one process to the next (here 12 and 24 ms for one network, each
-with a tight spread: the neighbours of this VM share its cache and memory bandwidth, which a
-network's weights need and a block's do not), so validation and fitting measure each network in
-several rounds, at different times in fresh processes, and keep the fastest: the network as the
-table's blocks, cache-resident, see it. A block measured again agrees with itself to a few percent.
+with a tight spread, while blocks stay put; probably the cache and memory bandwidth a VM shares
+with its neighbours, which a network's weights need and a block's do not), so validation and
+fitting measure each network in several rounds, at different times in fresh processes, and keep
+the fastest: the network as the table's blocks, cache-resident, see it. A block measured again
+agrees with itself to a few percent.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..core.errors import UserError
 from ..zoo.space import part_name
@@ -19,8 +19,7 @@ from ..zoo.spec import Variant, load_spec, parse_variant
 from .blocks import BlockKey, arch_blocks, arch_of, block_key, block_variant, fixed_parts, other_knobs
 
 
-@dataclass(frozen=True)
-class Prediction:
+class Prediction(NamedTuple):   # a tuple: made by the ten thousand a second
     variant: str
     ms: float
     ci95: tuple[float, float]
@@ -37,10 +36,11 @@ class _Context:
     remembered (a stage's share depends only on its digits of e and k, so a batch soon looks
     every stage up instead of adding its blocks)."""
 
-    def __init__(self):
+    def __init__(self, stages: int):
         self.blocks: dict = {}           # part, or (part, e+k) -> entry
         self.fixed: tuple | None = None
-        self.stages: dict[tuple, tuple] = {}
+        self.stages: list[dict[str, tuple]] = [{} for _ in range(stages)]   # per stage: its e + k -> share
+        self.parts = [(part_name(i, 1), part_name(i, 2)) for i in range(1, stages + 1)]
 
     def fix(self, parts: tuple[str, ...]) -> tuple:
         share = [self.blocks[part] for part in parts]
@@ -49,15 +49,16 @@ class _Context:
         return self.fixed
 
     def stage(self, i: int, e: str, k: str) -> tuple:
-        uses: dict[tuple, int] = {}
-        for j, ek in enumerate(zip(e, k)):
-            part = (part_name(i + 1, j + 1), "".join(ek))
-            uses[part] = uses.get(part, 0) + 1
-        # a block used several times in one network is one measurement: its uses add linearly
-        share = [(n, self.blocks[part]) for part, n in uses.items()]
-        self.stages[(i, e, k)] = found = (sum(n * x[0] for n, x in share), sum(n * x[1] for n, x in share),
-                                          sum((n * x[2]) ** 2 for n, x in share),
-                                          sum((n * x[3]) ** 2 for n, x in share))
+        first, later = self.parts[i]
+        x = self.blocks[(first, e[0] + k[0])]
+        raw, total, lo2, hi2 = x[0], x[1], x[2] * x[2], x[3] * x[3]
+        uses: dict[str, int] = {}
+        for ek in map(str.__add__, e[1:], k[1:]):
+            uses[ek] = uses.get(ek, 0) + 1
+        for ek, n in uses.items():   # a block used n times is one measurement: its uses add linearly
+            x = self.blocks[(later, ek)]
+            raw, total, lo2, hi2 = raw + n * x[0], total + n * x[1], lo2 + (n * x[2]) ** 2, hi2 + (n * x[3]) ** 2
+        self.stages[i][e + k] = found = (raw, total, lo2, hi2)
         return found
 
 
@@ -82,7 +83,7 @@ class Predictor:
             entry = self.entries[key] = (med, med - (lo if lo is not None else med),
                                          (hi if hi is not None else med) - med)
             f = self.factors.get(key[1], 1.0)
-            context = self._contexts.setdefault((key[0], key[4]), _Context())
+            context = self._contexts.setdefault((key[0], key[4]), _Context(len(self._space.stages)))
             context.blocks[key[1] if key[2] is None else (key[1], key[2] + key[3])] = \
                 (med, f * med, f * entry[1], f * entry[2])
 
@@ -110,9 +111,8 @@ class Predictor:
             text, other, d, e, k = fast
             context = self._contexts[(self.space, other)]
             raw, total, lo2, hi2 = context.fixed or context.fix(self._fixed)
-            stages = context.stages
-            for i, (a, b, _) in enumerate(self._space.form(d)[2]):
-                share = stages.get((i, e[a:b], k[a:b])) or context.stage(i, e[a:b], k[a:b])
+            for i, (stage, (a, b, _)) in enumerate(zip(context.stages, self._space.form(d)[2])):
+                share = stage.get(e[a:b] + k[a:b]) or context.stage(i, e[a:b], k[a:b])
                 raw, total, lo2, hi2 = raw + share[0], total + share[1], lo2 + share[2], hi2 + share[3]
         except (KeyError, TypeError):
             self.keys(variant)     # names what the table lacks, or that it is not of its space
@@ -129,8 +129,7 @@ class Predictor:
             return None
         d, e, k, res = m.groups()
         form = self._space.form(d)
-        if (form is None or not form[0].fullmatch(e) or not form[1].fullmatch(k)
-                or any(e[b:b + len(pad)] != pad or k[b:b + len(pad)] != pad for _, b, pad in form[2])):
+        if form is None or not form[3].fullmatch(e) or not form[4].fullmatch(k):
             return None
         if res is None:
             return text, (), d, e, k

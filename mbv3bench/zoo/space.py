@@ -66,21 +66,22 @@ class SpaceSpec:
         return {}
 
     def form(self, d: str) -> tuple | None:
-        """For depths d (None if not allowed): regular expressions every valid e and k match, and
-        the (start, end, zeros) pieces of their canonical form. Remembered per d: predictions
-        check thousands of IDs a second, and there are few depths."""
+        """For depths d (None if not allowed): regular expressions every valid e and k match, the
+        (start, end, zeros) pieces of their canonical form, and regular expressions only canonical
+        e and k match. Remembered per d: predictions check thousands of IDs a second, and there
+        are few depths."""
         if d in self._forms:
             return self._forms[d]
         if len(d) != len(self.stages) or not d.isdigit() or not all(int(x) in st.depths
                                                                     for x, st in zip(d, self.stages)):
             return None
-        found = []
-        for attr in ("ts", "ks"):   # e.g. [346]{2}\d{2}[346]{4}...: the chosen slots, then any digits
-            found.append(re.compile("".join(f"[{''.join(map(str, getattr(st, attr)))}]{{{depth}}}"
-                                            f"\\d{{{st.slots - int(depth)}}}" for st, depth in zip(self.stages, d))))
+        def pattern(attr: str, ignored: str):   # e.g. [346]{2}\d{2}[346]{4}...: the chosen slots, the others
+            return re.compile("".join(f"[{''.join(map(str, getattr(st, attr)))}]{{{depth}}}"
+                                      f"{ignored}{{{st.slots - int(depth)}}}" for st, depth in zip(self.stages, d)))
+
         pieces = tuple((first, first + int(depth), "0" * (st.slots - int(depth)))
                        for st, first, depth in zip(self.stages, self.offsets, d))
-        self._forms[d] = (*found, pieces)
+        self._forms[d] = (pattern("ts", r"\d"), pattern("ks", r"\d"), pieces, pattern("ts", "0"), pattern("ks", "0"))
         return self._forms[d]
 
     def part_slots(self, d: str) -> tuple[tuple[str, int], ...]:
