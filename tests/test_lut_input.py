@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -156,9 +157,22 @@ def test_a_reader_that_stops_early_stops_it_quietly(lut, ids, tmp_path):
     assert first.startswith(ids[0].encode() + b"\t") and err == b""
 
 
-def test_a_pipe_is_a_file_of_ids(lut, ids):
-    done = subprocess.run([sys.executable, "-m", "mbv3bench.cli", "lut", "predict", "/dev/stdin", "--lut", lut],
-                          input="\n".join(ids[:3]), capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert done.returncode == 0, done.stderr
-    assert [line.split("\t")[0] for line in done.stdout.splitlines()] == ids[:3]
+def test_a_pipe_is_answered_line_by_line(lut, ids):
+    """A search loop writes an ID and waits for its prediction before the next: each is printed as
+    soon as it is predicted (a timer only stops a hung run from hanging the suite)."""
+    proc = subprocess.Popen([sys.executable, "-m", "mbv3bench.cli", "lut", "predict", "/dev/stdin", "--lut", lut],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    guard = threading.Timer(300, proc.kill)
+    guard.start()
+    try:
+        for vid in ids[:3]:
+            proc.stdin.write(vid + "\n")
+            proc.stdin.flush()
+            assert proc.stdout.readline().split("\t")[0] == vid
+        proc.stdin.close()
+        assert proc.wait() == 0 and proc.stdout.read() == "" and proc.stderr.read() == ""
+    finally:
+        guard.cancel()
+        proc.kill()
+        proc.wait()

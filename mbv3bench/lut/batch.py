@@ -19,7 +19,7 @@ from .predict import Prediction, Predictor
 from .render import prediction_doc, prediction_row
 
 MAX_LINE = 4096   # bytes; IDs of the spaces here are ~100 characters: this bounds a file with no line breaks
-CHUNK = 1000      # lines written at once: a write per line would cost more than the prediction
+CHUNK = 1000      # lines written at once from a file: a write per line would cost more than the prediction
 
 
 def id_file(what: str) -> Path | None:
@@ -47,6 +47,7 @@ def predict_file(path: Path, predictor: Predictor, reference: Prediction | None,
     """Text: `ID  ms  lo  hi [ratio]` a line, tab-separated. JSON: {"lut", "predictions": [...]},
     one prediction a line."""
     pieces = [f'{{"lut": {dumps(str(lut_path))}, "predictions": ['] if as_json else []
+    chunk = CHUNK if path.is_file() else 1   # a pipe is answered line by line: its writer may wait for each
     try:
         for count, (n, vid) in enumerate(read_ids(path)):
             try:
@@ -54,7 +55,7 @@ def predict_file(path: Path, predictor: Predictor, reference: Prediction | None,
             except UserError as e:
                 raise UserError(f"{display(path)}:{n}: {e}") from None
             pieces.append((",\n" if count else "\n") + dumps(d, indent=None) if as_json else prediction_row(d) + "\n")
-            if len(pieces) >= CHUNK:
+            if len(pieces) >= chunk:
                 write("".join(pieces))
                 pieces.clear()
         if as_json:

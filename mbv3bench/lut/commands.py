@@ -280,7 +280,8 @@ def validate_command(lut_path, count, seed, reference, plot_path, as_json, devic
 @click.option("--runtime", help="Refuse a table measured on another runtime.")
 @click.option("--reference", help="Also give each prediction as a ratio to this architecture's.")
 @click.option("--raw", is_flag=True, help="The plain sum of blocks, without the table's correction.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON (for a file: one document, written a prediction a line as it comes).")
 def predict_command(what, lut_path, runtime, reference, raw, as_json):
     """Predicted latency of WHAT: an architecture's variant ID, or a file of IDs (one a line),
     predicted and printed line by line."""
