@@ -11,6 +11,7 @@ import threading
 import pytest
 
 from conftest import REPO
+from test_hostile_inputs import one_line_error
 
 from mbv3bench.lut.blocks import sample
 
@@ -26,15 +27,6 @@ def lut():
 @pytest.fixture(scope="module")
 def ids():
     return sample(OFA, 1000, 0, [160])
-
-
-def one_line_error(result, *names) -> str:
-    code, _, err = result
-    assert code == 2, err
-    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
-    for name in names:
-        assert name in err, err
-    return err
 
 
 @pytest.mark.parametrize("what, names", [
