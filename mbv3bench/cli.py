@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .core.errors import UserError
+from .core.errors import UserError, cut
 from .core.registry import EXPORT_FORMATS, PRECISIONS, RUNTIMES
 from .options import open_target as _open_target, phone_options as _phone_options
 from .options import protocol as _protocol, protocol_options as _protocol_options
@@ -27,7 +27,8 @@ class _Cli(click.Group):
                 names.insert(0, ctx.info_name)
                 ctx = ctx.parent
             command = f"mbv3bench {' '.join(names)}: " if names else ""
-            click.echo(f"error: {command}{e.format_message()} (see --help)", err=True)
+            # click quotes a bad value whole: a 5,000-digit number must not become the message
+            click.echo(f"error: {command}{cut(e.format_message(), 300)} (see --help)", err=True)
             sys.exit(2)
         except click.exceptions.Abort:
             click.echo("interrupted", err=True)

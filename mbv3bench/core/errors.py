@@ -22,5 +22,9 @@ def one_line(e: BaseException, limit: int = 200, *, typed: bool = False) -> str:
 
 def shown(value, limit: int = 60) -> str:
     """`value` quoted (repr) for a message, cut short: a user's 10,000-character value must not become the message."""
-    text = repr(value)
+    return cut(repr(value), limit)
+
+
+def cut(text: str, limit: int) -> str:
+    """`text` cut short, saying how long it was."""
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"

@@ -259,6 +259,10 @@ def _parse_knob(spec: ModelSpec, key: str, raw: str):
 
 def parse_variant(text: str) -> Variant:
     m = _ID.match(text.strip())
+    if m and not text.isascii():   # int() and float() read Arabic-Indic or fullwidth digits: one ID, many spellings
+        at = next(i for i, c in enumerate(text) if not c.isascii())
+        raise SpecError(f"variant ID {shown(text)} has a character that is not ASCII ({text[at]!r} at column "
+                        f"{at + 1}); knob values are written with ASCII digits, e.g. res=160")
     if not m:
         raise SpecError(f"malformed variant ID {shown(text)}; expected NAME[:key=value,...], e.g. "
                         "mobilenet_v3_large:width=0.75,res=160")
