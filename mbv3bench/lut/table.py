@@ -32,7 +32,7 @@ from .blocks import describe_blocks, distinct_blocks, space_of
 from .measuring import STATISTICS, Measuring, failed_line, measure_settled, value_of
 
 SCHEMA = "mbv3bench-lut/1"
-MAX_TABLE_BYTES = 64 << 20   # a table of 4 resolutions of OFA is ~0.5 MB
+MAX_TABLE_BYTES = 16 << 20   # a table of 4 resolutions of OFA is ~0.5 MB
 
 
 def plan(space: str, resolutions: list[int]) -> list[tuple]:
