@@ -10,19 +10,11 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import FAST, REPO, SMALL
+from test_hostile_inputs import one_line_error
 
 TABLE = REPO / "reports" / "reference" / "lut" / "ofa_mobilenet_v3-160.json"   # measured by `lut build`
 ARCH = "ofa_mobilenet_v3:res=160"
 WRONG = ["x", [1.0], {"k": 1}, True]   # one of each JSON type but number and null
-
-
-def one_line_error(result, *names):
-    code, _, err = result
-    assert code == 2, err
-    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
-    for name in names:
-        assert name in err, err
-    return err
 
 
 @pytest.fixture(scope="module")
@@ -364,6 +356,8 @@ BLOCK = ("blocks", "ofa_mobilenet_v3:block=stem,res=160")
     (("correction", "factors"), {"stem": -2}, None),
     (("settings",), 3, None),
     (("settings", "threads"), "one", None),
+    (("protocol", "runs"), "many", None),
+    (("protocol", "max_secs"), -1, None),
     (("statistic",), "p99", None),
     (("resolutions",), [], None),
     (("blocks",), {}, None),

@@ -4,7 +4,8 @@ Cells match on variant, runtime and format; the device and the settings that cha
 measured (threads, runtime options) must agree, or the comparison is refused with what differs.
 Saved runs were measured at different times, so the host's drift between them is in every ratio:
 a reference cell measured in both (`--reference`, or any cell whose model file is byte-identical
-in both) gives that drift, and every ratio is divided by it. Without one, the output says so."""
+in both, on the same runtime version) gives that drift, and every other cell's ratio is divided by
+it (a cell never by its own). Without one, the output says so."""
 from __future__ import annotations
 
 import math
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.documents import at, check_schema, read_json
-from ..core.errors import UserError
+from ..core.errors import UserError, shown
 from ..core.registry import RUNTIME_PACKAGES
 from ..core.results import SCHEMA, Result
 from .verdict import (NOT_COMPARED, REFERENCE, Comparison, Ratio, corrected, exact_ratio, layer_attribution,
@@ -60,8 +61,8 @@ def check_results(results: list[Result], device: dict, path: str | Path) -> None
     first: dict[tuple, int] = {}
     for i, r in enumerate(results):
         if r.device != device["name"]:
-            raise at(path, ("results", i, "device"), f"{r.device[:60]!r}, but the document is of device "
-                                                      f"{str(device['name'])[:60]!r}: a document holds one device's results")
+            raise at(path, ("results", i, "device"), f"{r.device!r}, but the document is of device "
+                                                      f"{device['name']!r}: a document holds one device's results")
         if _cell(r) in first:
             raise at(path, ("results", i), f"{_label(_cell(r))} again (also results[{first[_cell(r)]}]): a document "
                                             "holds each cell once")
@@ -86,7 +87,7 @@ def check_comparable(base: Document, current: Document) -> None:
     for key in ("name", "cpu_model", "model"):
         a, b = base.device.get(key), current.device.get(key)
         if a is not None and b is not None and a != b:
-            raise UserError(f"{base.path} was measured on device {key} {a!r}, {current.path} on {b!r}: "
+            raise UserError(f"{base.path} was measured on device {key} {shown(a)}, {current.path} on {shown(b)}: "
                             "latencies of different devices are not a regression check")
 
 
@@ -94,7 +95,7 @@ def _settings_differ(a: Result, b: Result) -> str | None:
     for key in MEASURED_SETTINGS:
         va, vb = a.settings.get(key), b.settings.get(key)
         if va != vb:
-            return f"{key} {va!r} vs {vb!r}"
+            return f"{key} {shown(va)} vs {shown(vb)}"
     return None
 
 
@@ -133,7 +134,7 @@ def _references(pairs: dict[tuple, tuple[Result, Result]], reference: str | None
         found = [c for c in pairs if c[0] == reference]
         if not found:
             raise UserError(f"--reference {reference}: not a cell of both documents; "
-                            f"cells in both: {', '.join(sorted({c[0] for c in pairs}))}")
+                            f"cells in both: {', '.join(sorted({c[0] for c in pairs}))[:300]}")
         return found, f"reference cell {reference} (given by --reference)"
     # an identical model file is unchanged only on an unchanged runtime: after an upgrade it is what is tested
     found = [c for c, (a, b) in pairs.items()
