@@ -211,7 +211,7 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
         for runtime in dict.fromkeys(c.runtime for c in cells):
             check_runtime(runtime)
     # every output is checked before anything is measured: a result is never lost to a bad path
-    from .export.artifacts import artifact_dir
+    from .export.artifacts import artifact_dir, tool_versions
 
     check_writable(Path(out_dir), "folder")
     check_writable(artifact_dir(), "folder")
@@ -232,7 +232,7 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
                 click.echo(f"interrupted: {sum(1 for r in display.done if r.ok)} finished "
                            f"measurement(s) are in {db}; run again with --resume to continue", err=True)
                 sys.exit(130)
-        text = dumps(envelope(results, target.describe(), protocol=protocol.as_dict()))
+        text = dumps(envelope(results, target.describe(), protocol=protocol.as_dict(), versions=tool_versions()))
         stamp = time.strftime("%Y%m%d-%H%M%S")
         json_path = write_new(Path(out_dir), f"results-{stamp}", ".json", text)
         csv_path = write_new(Path(out_dir), f"layers-{stamp}", ".csv", layers_csv(results))

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from .zoo.arch import Network, resolve
-from .export.artifacts import exporter_versions, foreign_artifact, get_artifact, model_input_shape, sha256_file
+from .export.artifacts import foreign_artifact, get_artifact, model_input_shape, sha256_file, tool_versions
 from .zoo.cost import summary
 from .core.errors import DeviceLost, UserError
 from .measure import blockstats
@@ -259,7 +259,7 @@ def run_grid(cells: list[Cell], target, protocol: Protocol, settings: Settings, 
     cells --resume skips). A group that fails is measured again cell by cell, so only the failing
     cell is recorded as an error; Ctrl-C or a lost phone stores what the finished processes (phone:
     rounds) measured, then stops."""
-    run_id = store.start_run({**exporter_versions(), "device": target.describe()})
+    run_id = store.start_run({**tool_versions(), "device": target.describe()})
     results: dict[Cell, Result] = {}
 
     def keep(items: list[_Item], measured: list[Result]) -> None:

@@ -36,7 +36,7 @@ def test_run_on_a_phone(cli, phone, artifact, tmp_path, xnnpack):
                             Subject(VARIANT, "litert", "tflite", None, None, None, (1, 3, 96, 96)),
                             device="local", core=0, settings={"threads": 1}).to_json()
     (result,) = doc["results"]
-    assert set(doc) == {"schema", "device", "protocol", "results"} and set(result) == set(local_shape)
+    assert set(doc) == {"schema", "device", "protocol", "versions", "results"} and set(result) == set(local_shape)
     assert doc["device"]["model"] == "Pixel 3" and doc["device"]["core"] == 4
     assert result["latency_ms"]["mean"] > 0 and result["latency_ms"]["median"] > 0 and result["n"] == 5 * ROUNDS
     assert [len(b) for b in result["blocks_ms"]] == [1] * ROUNDS and result["rounds"]["processes"] == ROUNDS

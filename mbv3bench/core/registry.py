@@ -26,6 +26,8 @@ FORMATS = {f.name: f for f in (
 )}
 EXPORT_FORMATS = tuple(name for name, f in FORMATS.items() if f.suffix)
 RUNTIMES = ("litert", "onnxruntime", "torch")
+# the package whose version is the runtime's (a saved document records them; compare checks them)
+RUNTIME_PACKAGES = {"litert": "ai-edge-litert", "onnxruntime": "onnxruntime", "torch": "torch"}
 PRECISIONS = ("fp32", "int8", "int8-fhs")
 ORT_OPT_LEVELS = ("disable", "basic", "extended", "all")
 # a file another tool made: its suffix says its format
@@ -54,6 +56,24 @@ def _check(kind: str, name: str, allowed) -> str:
     if name not in allowed:
         raise UserError(f"unknown {kind} {name!r}; allowed: {', '.join(allowed)}")
     return name
+
+
+def package_versions(packages) -> dict:
+    """The installed version of each package (None: not installed)."""
+    from importlib import metadata
+
+    versions = {}
+    for package in packages:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def runtime_versions() -> dict:
+    """What a measurement ran with: each runtime's package version."""
+    return package_versions(RUNTIME_PACKAGES.values())
 
 
 def check_runtime(name: str) -> str:

@@ -15,14 +15,13 @@ import re
 import sys
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import UserError, one_line, shown
 from ..core.output import check_writable
-from ..core.registry import FORMATS, check_format, native_runtime
+from ..core.registry import FORMATS, check_format, native_runtime, package_versions, runtime_versions
 from ..core.untrusted import MiB, check_size, read_bytes, read_head
 from ..runtimes.inputs import SEED, input_array
 from ..zoo.arch import Network, resolve
@@ -54,13 +53,12 @@ class Artifact:
 
 
 def exporter_versions() -> dict:
-    versions = {}
-    for name in EXPORTERS:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+    return package_versions(EXPORTERS)
+
+
+def tool_versions() -> dict:
+    """What a measurement ran with: the exporters and every runtime (recorded with each run)."""
+    return {**exporter_versions(), **runtime_versions()}
 
 
 def sha256_file(path: Path) -> str:
