@@ -6,7 +6,7 @@ times each invoke of the runtime's own API with nothing else around it. Alternat
 any drift of the machine. Prints each runtime's two medians and the overhead; the harness should
 stay within 2% of the bare loop.
 
-    .venv/bin/python benchmarks/harness_overhead.py [--variant V] [--rounds N] [--runs N]
+    .venv/bin/python benchmarks/harness_overhead.py [--variant V] [--rounds N] [--runs N] [--runtimes R,...]
 """
 from __future__ import annotations
 
@@ -38,12 +38,26 @@ def bare_onnxruntime(session, runs: int) -> list[float]:
     return samples
 
 
+def bare_executorch(session, runs: int) -> list[float]:
+    execute, inputs, clock = session.method.execute, session.inputs, time.perf_counter_ns
+    samples = []
+    for _ in range(runs):
+        t0 = clock()
+        execute(inputs)
+        samples.append((clock() - t0) / 1e6)
+    return samples
+
+
+BARE = {"litert": bare_litert, "onnxruntime": bare_onnxruntime, "executorch": bare_executorch}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variant", default="mobilenet_v3_small")
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--core", type=int, default=sorted(os.sched_getaffinity(0))[-1])
+    ap.add_argument("--runtimes", default=",".join(BARE), help="comma-separated, of " + ", ".join(BARE))
     args = ap.parse_args()
     os.sched_setaffinity(0, {args.core})
 
@@ -58,7 +72,8 @@ def main() -> None:
     x = input_array(input_shape(net.res))
     block = 10
     print(f"{net.variant}, core {args.core}, {args.rounds} alternating rounds of {args.runs} runs")
-    for name, bare in (("litert", bare_litert), ("onnxruntime", bare_onnxruntime)):
+    for name in args.runtimes.split(","):
+        bare = BARE[name]
         runtime = get_runtime(name)
         session = runtime.load(get_artifact(net.variant, format_of(name, "fp32")).path, 1)
         runtime.bind_input(session, x)

@@ -53,7 +53,7 @@ def table(number, devices, runtime, fmt, db, accuracy_file, measure):
     with _session(db, accuracy_file, writes=measure) as (store, accuracy, paper):
         if measure:
             for d in devices:
-                measure_missing(store, d, runtime, TABLES[int(number)].needs(), _echo_err)
+                measure_missing(store, d, runtime, TABLES[int(number)].needs(runtime), _echo_err)
         doc = build(int(number), store, list(devices), runtime, accuracy, paper)
     click.echo(render(doc, fmt), nl=False)
 

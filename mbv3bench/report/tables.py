@@ -10,6 +10,7 @@ import io
 import json
 from dataclasses import dataclass
 
+from ..core.registry import format_of as exported_format
 from ..zoo.arch import resolve
 from ..zoo.cost import summary
 from ..core.output import num
@@ -35,9 +36,10 @@ class PaperTable:
     def variants(self) -> list[str]:
         return [v for _, v in self.rows]
 
-    def needs(self) -> list[tuple[str, str]]:
-        """(variant, precision) cells that fill the table."""
-        precisions = [self.precision] + (["int8-fhs"] if self.fhs else [])
+    def needs(self, runtime: str) -> list[tuple[str, str]]:
+        """(variant, precision) cells that fill the table on `runtime` (the float-h-swish flavour
+        where the runtime has it: TFLite's)."""
+        precisions = [self.precision] + (["int8-fhs"] if self.fhs and exported_format(runtime, "int8-fhs") else [])
         return [(v, p) for p in precisions for v in self.variants]
 
 
@@ -97,7 +99,7 @@ def build(number: int, store, devices: list[str], runtime: str, accuracy, paper)
     fmt = format_of(runtime, t.precision)
     measured = {d: Measured(store, d, runtime) for d in devices}
     # the int8-with-float-h-swish flavour gets its columns only where it was measured
-    fhs_fmt = format_of(runtime, "int8-fhs") if t.fhs else None
+    fhs_fmt = exported_format(runtime, "int8-fhs") if t.fhs else None
     if fhs_fmt and not any(m.get(v, fhs_fmt) for m in measured.values() for v in t.variants):
         fhs_fmt = None
     firsts = {d: m.get(t.variants[0], fmt) for d, m in measured.items()}
