@@ -62,3 +62,25 @@ def test_a_file_that_is_not_a_program_is_one_line(cli, tmp_path, content):
     path.write_bytes(content)
     code, _, err = cli("profile", str(path))
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and "bad.pte" in err
+
+
+def test_every_runtime_of_the_registry_is_one_the_schemas_allow():
+    from mbv3bench.core.registry import RUNTIMES
+    from conftest import REPO
+
+    for name in ("results-v1", "lut-v1"):
+        text = (REPO / "mbv3bench" / "data" / "schema" / f"{name}.schema.json").read_text()
+        doc = json.loads(text)
+        enums = []
+
+        def walk(node):
+            if isinstance(node, dict):
+                if "runtime" in node.get("properties", {}):
+                    enums.append(node["properties"]["runtime"].get("enum"))
+                for v in node.values():
+                    walk(v)
+            elif isinstance(node, list):
+                for v in node:
+                    walk(v)
+        walk(doc)
+        assert enums and all(tuple(e) == RUNTIMES for e in enums), (name, enums)
