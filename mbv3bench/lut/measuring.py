@@ -71,15 +71,28 @@ def export_all(variants: list[str], fmt: str, jobs: int, on_done: Callable[[str]
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     # spawn: a fork would copy whatever torch and the runtimes hold in this process
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start)
+    try:
         futures = {pool.submit(_export_one, v, fmt): v for v in variants}
-        try:
-            for future in as_completed(futures):
-                future.result()
-                on_done(futures[future])
-        except BaseException:
-            pool.shutdown(cancel_futures=True)
-            raise
+        for future in as_completed(futures):
+            future.result()
+            on_done(futures[future])
+    except BaseException:
+        # shutdown() alone waits for the exports under way (~650 MB and seconds to minutes each)
+        # and leaves them running if this process is killed meanwhile; the pool has no public kill
+        for process in list((pool._processes or {}).values()):
+            process.kill()
+        raise
+    finally:
+        pool.shutdown(cancel_futures=True)   # joins (reaps) every worker
+
+
+def _worker_start() -> None:
+    """Ctrl-C reaches the terminal's whole process group: the parent stops its workers, which would
+    each print a traceback of their own."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _export_one(variant: str, fmt: str) -> str:
