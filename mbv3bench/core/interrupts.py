@@ -41,3 +41,17 @@ def signals_interrupt():
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def children_deaf():
+    """Processes started within (by this thread) begin with the stop signals blocked, as a signal
+    mask survives fork and exec: a signal to the whole process group (a closed terminal's SIGHUP,
+    `kill -- -PGID`) then stops only the command, which kills such children itself, rather than
+    killing them under it (multiprocessing's resource tracker would be relaunched and print
+    tracebacks). Only for children that are always killed by their parent."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
