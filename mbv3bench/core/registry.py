@@ -35,6 +35,10 @@ RUNTIME_PACKAGES = {"litert": "ai-edge-litert", "onnxruntime": "onnxruntime", "e
 # is measured in rounds of its own.
 SHARED_WORKER_RUNTIMES = ("litert", "executorch", "onnxruntime")
 PRECISIONS = ("fp32", "int8", "int8-fhs")
+# what a kind of device (devices/*.yaml `kind`) can run, and what `run` measures there by default:
+# a phone runs .tflite files through TFLite's benchmark_model, nothing else
+DEVICE_RUNTIMES = {"local": RUNTIMES, "android": ("litert",)}
+DEFAULT_RUNTIMES = {"local": ("litert", "onnxruntime"), "android": ("litert",)}
 ORT_OPT_LEVELS = ("disable", "basic", "extended", "all")
 # a file another tool made: its suffix says its format
 FILE_SUFFIXES = {".onnx": "onnx", ".tflite": "tflite", ".pte": "pte"}
@@ -84,6 +88,18 @@ def runtime_versions() -> dict:
 
 def check_runtime(name: str) -> str:
     return _check("runtime", name, RUNTIMES)
+
+
+def device_runtimes(kind: str, device: str, asked: list[str] | None) -> list[str]:
+    """The runtimes to measure on `device` (of `kind`): the ones asked, each checked to be one the
+    device can run, or (None) the kind's default."""
+    if asked is None:
+        return list(DEFAULT_RUNTIMES[kind])
+    can = DEVICE_RUNTIMES[kind]
+    for name in asked:
+        if check_runtime(name) not in can:
+            raise UserError(f"runtime {name} cannot run on device {device} ({kind}); it runs: {', '.join(can)}")
+    return asked
 
 
 def check_precision(name: str) -> str:

@@ -133,12 +133,15 @@ def build_command(space, resolutions, runtime, precision, device, output, resume
     import time
 
     from ..core.output import check_writable
+    from ..core.registry import device_runtimes
     from ..export.artifacts import artifact_dir
     from ..runner import Settings
     from ..store import Store
+    from ..targets.profiles import load_device
     from . import table
     from .measuring import Measuring
 
+    device_runtimes(load_device(device)["kind"], device, [runtime])
     res = _ints(resolutions, "--res")
     blocks = table.plan(space, res)
     stages = sum(1 for key, *_ in blocks if key[2] is not None)
