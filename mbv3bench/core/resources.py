@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from .errors import UserError
+from .errors import UserError, shown
 
 PACKAGE_DATA = Path(__file__).resolve().parent.parent / "data"
 BUILTIN_MODELS = PACKAGE_DATA / "models"
@@ -32,15 +34,39 @@ def device_dirs() -> list[Path]:
     return _dirs(DEVICES_ENV, BUILTIN_DEVICES)
 
 
-def names_in(dirs: list[Path]) -> list[str]:
-    """The YAML files' stems across the folders (a name the user's folder also has counts once)."""
-    return sorted({p.stem for d in dirs for p in d.glob("*.yaml")
-                   if not p.stem.startswith("_") and _NAME.fullmatch(p.stem)})
-
-
 def is_plain_name(name: str) -> bool:
     """A file stem inside a folder, never a path out of it."""
     return bool(_NAME.fullmatch(name)) and ".." not in name
+
+
+PLAIN_NAME_RULE = "letters, digits, '_', '.', '-'"
+_warned: set[Path] = set()
+
+
+def names_in(dirs: list[Path], what: str = "profile", is_name: Callable[[str], bool] = is_plain_name,
+             rule: str = PLAIN_NAME_RULE) -> list[str]:
+    """The YAML files' stems across the folders (a name the user's folder also has counts once).
+    Names starting with "_" are templates. A file whose stem cannot be a `what` name (a stray
+    a.b.yaml among model specs) or that is not a regular file is skipped, with a warning on stderr
+    the first time, so one odd file does not break the listing of the others."""
+    names = set()
+    for d in dirs:
+        for p in sorted(d.glob("*.yaml")):
+            if p.stem.startswith("_"):
+                continue
+            if not p.is_file():
+                _skip(p, "not a regular file")
+            elif not is_plain_name(p.stem) or not is_name(p.stem):
+                _skip(p, f"{shown(p.stem, 40)} cannot be a {what} name ({rule}; at most 100 characters)")
+            else:
+                names.add(p.stem)
+    return sorted(names)
+
+
+def _skip(path: Path, why: str) -> None:
+    if path not in _warned:
+        _warned.add(path)
+        print(f"warning: skipping {shown(str(path), 200)}: {why}", file=sys.stderr)
 
 
 def find_yaml(dirs: list[Path], name: str) -> Path | None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from . import plain_yaml
 from .errors import UserError, one_line, shown
 from .resources import display
 
@@ -120,9 +121,15 @@ def read_yaml(path: Path, limit: int, what: str, error: type[UserError] = UserEr
     """A bounded YAML file parsed safely; any problem is one `error` naming the file."""
     text = read_text(path, limit, what)
     try:
-        return yaml.safe_load(text)
-    except (yaml.YAMLError, RecursionError) as e:  # deep nesting exhausts the recursive composer
-        raise error(f"{display(Path(path))}: not valid YAML ({one_line(e)})") from None
+        return plain_yaml.load(text)
+    except plain_yaml.Refused as e:
+        raise error(f"{display(Path(path))}: {e}") from None
+    except yaml.YAMLError as e:
+        # a marked error's first line is its context ("while scanning ..."): the problem and the line say more
+        mark = getattr(e, "problem_mark", None)
+        said = "; ".join(x for x in (getattr(e, "context", None), getattr(e, "problem", None)) if x)
+        detail = ((f"line {mark.line + 1}: " if mark else "") + (said or one_line(e)))[:200]
+        raise error(f"{display(Path(path))}: not valid YAML ({' '.join(detail.splitlines())})") from None
 
 
 def number(text: str, lo: float, hi: float) -> float:

@@ -1,13 +1,29 @@
 """The readers every section of a model spec uses (a field of a type, from a set, a nonlinearity),
-with the one-line SpecError naming the field's path; and BlockDef, what both the fixed block table
-and a search space's stages produce. Split from spec.py so space.py reads YAML the same way."""
+with the one-line SpecError naming the field's path; what each kind of number in a spec may be;
+and BlockDef, what both the fixed block table and a search space's stages produce. Split from
+spec.py so space.py reads YAML the same way."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ..core.errors import UserError
+from ..core.errors import UserError, shown
+from ..core.fields import Field, check_keys as _check_keys
 
 NONLINEARITIES = {"RE": "relu", "RE6": "relu6", "HS": "hswish", "-": None}
+
+# What each kind of number in a spec may be: the published networks use a fraction of each range,
+# and the bounds keep what a spec makes (layers, tensors, plans) the size of a network.
+RES_RANGE = (32, 2048)      # pixels; beyond 2048 nothing about a MobileNet is being measured
+MAX_BLOCKS = 100            # bottlenecks of a network, a space's block slots included (OFA: 21)
+RESOLUTION = Field(int, *RES_RANGE)
+CHANNELS = Field(int, 1, 4096)
+KERNEL = Field(int, 1, 15, odd=True)
+STRIDE = Field(int, 1, 4)
+REPEATS = Field(int, 1, 16)
+RATIO = Field(float, 1, 16)                  # an expansion ratio over a block's input channels
+CLASSES = Field(int, 1, 100_000)
+FRACTION = Field(float, 0, 1)
+_PLAIN = {kind: Field(kind) for kind in (int, float, str, bool, list, dict)}
 
 
 class SpecError(UserError, ValueError):
@@ -31,38 +47,47 @@ def fail(path: str, problem: str) -> None:
 
 
 def take(d: dict, key: str, kind, path: str, default=..., allowed=None):
-    if key not in d:
+    """d[key] as `kind` declares it (a Field, or a type with its plain bounds); an empty or missing
+    field is `default`, or an error when there is none."""
+    value = d.get(key)
+    if value is None:
         if default is ...:
             fail(path, f"missing field '{key}'")
         return default
-    value = d[key]
-    if kind is bool and value in ("yes", "no"):  # YAML 1.2 reads yes/no as strings
-        value = value == "yes"
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        fail(f"{path}.{key}", f"expected {kind.__name__}, got {value!r}")
-    if allowed is not None and value not in allowed:
-        fail(f"{path}.{key}", f"{value!r} is not allowed; allowed: {', '.join(map(str, allowed))}")
-    return value
+    field = kind if isinstance(kind, Field) else _PLAIN.get(kind) or Field(kind)
+    if allowed is not None:
+        field = replace(field, allowed=tuple(allowed))
+    return field.check(value, f"{path}.{key}", SpecError)
 
 
 def check_keys(d, allowed: set[str], path: str) -> None:
-    if not isinstance(d, dict):
-        fail(path, f"expected a mapping, got {d!r}")
-    for key in d:
-        if key not in allowed:
-            fail(f"{path}.{key}", f"unknown field; allowed: {', '.join(sorted(allowed))}")
+    _check_keys(d, allowed, path, SpecError)
 
 
 def nonlinearity(value, path: str) -> str | None:
-    if value not in NONLINEARITIES:
-        fail(path, f"nonlinearity {value!r} is not allowed; allowed: {', '.join(NONLINEARITIES)}")
+    if not isinstance(value, str) or value not in NONLINEARITIES:
+        fail(path, f"nonlinearity {shown(value)} is not allowed; allowed: {', '.join(NONLINEARITIES)}")
     return NONLINEARITIES[value]
 
 
 def yes_no(value, path: str) -> bool:
-    se = {True: True, False: False, "yes": True, "no": False}.get(value)
+    se = {True: True, False: False, "yes": True, "no": False}.get(value) if isinstance(value, (bool, str)) else None
     if se is None:
-        fail(path, f"expected yes or no, got {value!r}")
+        fail(path, f"expected yes or no, got {shown(value)}")
     return se
+
+
+def table(d: dict, allowed: tuple[str, ...], path: str, most: int) -> tuple[list[str], list[tuple[str, dict]]]:
+    """A `columns:` / `rows:` table: its columns, and each row as {column: value} with the path
+    that names it in an error. At most `most` rows."""
+    columns = take(d, "columns", Field(list, longest=len(allowed), items=Field(str, allowed=allowed)), path)
+    if len(set(columns)) != len(columns):
+        fail(f"{path}.columns", "a column is named twice")
+    rows = take(d, "rows", Field(list, longest=most, says=f"a list of at most {most} rows"), path)
+    out = []
+    for i, row in enumerate(rows, 1):
+        rpath = f"{path}.rows[{i}]"
+        if not isinstance(row, list) or len(row) != len(columns):
+            fail(rpath, f"expected a list of {len(columns)} values ({', '.join(columns)}), got {shown(row)}")
+        out.append((rpath, dict(zip(columns, row))))
+    return columns, out

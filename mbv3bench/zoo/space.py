@@ -18,7 +18,8 @@ import re
 from dataclasses import dataclass
 
 from ..core.errors import shown
-from .fields import BlockDef, SpecError, check_keys, fail, nonlinearity, take, yes_no
+from .fields import (CHANNELS, RES_RANGE, RESOLUTION, STRIDE, BlockDef, Field, SpecError, check_keys, fail,
+                     nonlinearity, table, take, yes_no)
 
 ARCH_KNOBS = ("d", "e", "k", "block")
 KEY_STYLES = ("ofa_mbv3", "ofa_proxyless")     # Once-for-All's two LatencyTable key formats
@@ -36,6 +37,13 @@ def _ascii_digits(text: str) -> bool:
 def part_name(stage: int, j: int) -> str:
     """Block j of stage (both from 1): blocks 2.. of a stage share input shape and stride, one part."""
     return f"s{stage}.{min(j, 2)}"
+
+
+MAX_STAGES = 16         # OFA has 5, ProxylessNAS 6; a lookup table measures ~18 blocks per stage
+STAGE_FIELDS = {"out": CHANNELS, "s": STRIDE}
+# a choice is one digit of an ID (d=, e=, k=); a kernel has a centre
+CHOICES = {"depth": Field(int, 1, 9), "k": Field(int, 1, 9, odd=True), "t": Field(int, 1, 9)}
+_REMEMBERED = 4096      # architectures' depths whose forms are kept: IDs may bring billions of them
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,8 @@ class SpaceSpec:
         are few depths."""
         if d in self._forms:
             return self._forms[d]
+        if len(self._forms) >= _REMEMBERED:
+            self._forms.clear()
         if len(d) != len(self.stages) or not _ascii_digits(d) or not all(int(x) in st.depths
                                                                     for x, st in zip(d, self.stages)):
             return None
@@ -97,6 +107,8 @@ class SpaceSpec:
         blocks 2.. are sS.2 (same input and stride). Remembered per d: there are few."""
         found = self._part_slots.get(d)
         if found is None:
+            if len(self._part_slots) >= _REMEMBERED:
+                self._part_slots.clear()
             found = self._part_slots[d] = tuple(
                 (part_name(i, j + 1), first + j)
                 for i, (first, depth) in enumerate(zip(self.offsets, d), 1) for j in range(int(depth)))
@@ -114,41 +126,32 @@ class SpaceSpec:
 
 def _digits(d: dict, key: str, path: str, default) -> tuple[int, ...]:
     value = d.get(key, default)
-    if (not isinstance(value, list) or not value
-            or any(not isinstance(x, int) or isinstance(x, bool) or not 1 <= x <= 9 for x in value)):
-        fail(f"{path}.{key}", f"expected a list of choices, each a digit 1..9, got {value!r}")
-    return tuple(sorted(set(value)))
+    if not isinstance(value, list) or not value:
+        fail(f"{path}.{key}", f"expected a list of choices, each a digit 1..9, got {shown(value)}")
+    return tuple(sorted(set(Field(list, longest=9, items=CHOICES[key]).check(value, f"{path}.{key}", SpecError))))
 
 
 def _resolutions(value, path: str) -> tuple[int, ...]:
     if isinstance(value, dict):
         check_keys(value, {"from", "to", "step"}, path)
-        lo, hi, step = (take(value, k, int, path) for k in ("from", "to", "step"))
-        value = list(range(lo, hi + 1, step)) if step > 0 else []
-    if not isinstance(value, list) or not value or any(not isinstance(r, int) or r < 32 for r in value):
-        fail(path, f"expected a list of resolutions >= 32 or {{from, to, step}}, got {value!r}")
-    return tuple(value)
+        lo, hi = (take(value, k, RESOLUTION, path) for k in ("from", "to"))
+        value = list(range(lo, hi + 1, take(value, "step", Field(int, 1, RES_RANGE[1]), path)))
+    if not isinstance(value, list) or not value:
+        fail(path, f"expected a list of resolutions or {{from, to, step}}, got {shown(value)}")
+    return tuple(Field(list, longest=RES_RANGE[1], items=RESOLUTION).check(value, path, SpecError))
 
 
 def parse_space(d, path: str) -> SpaceSpec:
     check_keys(d, {"resolutions", "keys", "choices", "nl", "se", "stages", "default"}, path)
     choices = take(d, "choices", dict, path, {})
     check_keys(choices, {"depth", "k", "t"}, f"{path}.choices")
-    table = take(d, "stages", dict, path)
-    check_keys(table, {"columns", "rows"}, f"{path}.stages")
-    columns = take(table, "columns", list, f"{path}.stages")
-    for c in columns:
-        if c not in STAGE_COLUMNS:
-            fail(f"{path}.stages.columns", f"unknown column {c!r}; allowed: {', '.join(STAGE_COLUMNS)}")
+    rows = take(d, "stages", dict, path)
+    check_keys(rows, {"columns", "rows"}, f"{path}.stages")
     stages = []
-    for i, row in enumerate(take(table, "rows", list, f"{path}.stages"), 1):
-        rpath = f"{path}.stages.rows[{i}]"
-        if not isinstance(row, list) or len(row) != len(columns):
-            fail(rpath, f"expected a list of {len(columns)} values ({', '.join(columns)}), got {row!r}")
-        f = {"se": d.get("se", "no"), "nl": d.get("nl"), **dict(zip(columns, row))}
-        for key in ("out", "s"):
-            if not isinstance(f.get(key), int) or isinstance(f[key], bool) or f[key] < 1:
-                fail(f"{rpath}.{key}", f"expected a positive integer, got {f.get(key)!r}")
+    for rpath, row in table(rows, STAGE_COLUMNS, f"{path}.stages", MAX_STAGES)[1]:
+        f = {"se": d.get("se", "no"), "nl": d.get("nl"), **row}
+        for key, field in STAGE_FIELDS.items():
+            f[key] = field.check(f.get(key), f"{rpath}.{key}", SpecError)
         stages.append(StageDef(f["out"], f["s"], yes_no(f["se"], f"{rpath}.se"), nonlinearity(f["nl"], f"{rpath}.nl"),
                                *(_digits(f, key, rpath, choices.get(key)) for key in ("depth", "k", "t"))))
     if not stages:
@@ -157,11 +160,14 @@ def parse_space(d, path: str) -> SpaceSpec:
                       take(d, "keys", str, path, allowed=KEY_STYLES), ("", "", ""))
     default = take(d, "default", dict, path)
     check_keys(default, {"d", "e", "k"}, f"{path}.default")
+    digits = Field(str, longest=space.slots, says=f"a string of at most {space.slots} digits")
+    dek = []
     for key in "dek":
-        if not isinstance(default.get(key), (str, int)) or isinstance(default.get(key), bool):
-            fail(f"{path}.default.{key}", f"expected a string of digits, got {default.get(key)!r}")
+        raw = take(default, key, object, f"{path}.default")
+        unquoted = isinstance(raw, int) and not isinstance(raw, bool)   # digits without quotes read as an integer
+        dek.append(digits.check(str(raw) if unquoted else raw, f"{path}.default.{key}", SpecError))
     try:
-        arch = _arch(space, *(str(default[key]) for key in "dek"))
+        arch = _arch(space, *dek)
     except SpecError as e:
         fail(f"{path}.default", str(e))
     return SpaceSpec(space.stages, space.resolutions, space.keys, arch)

@@ -13,16 +13,18 @@ from pathlib import Path
 from ..core.errors import UserError, shown
 from ..core.resources import MODELS_ENV, display, find_yaml, model_dirs, names_in
 from ..core.untrusted import MiB, integer, number, read_yaml
-from .fields import BlockDef, NONLINEARITIES, SpecError, check_keys, fail, nonlinearity, take, yes_no
+from .fields import (BlockDef, CHANNELS, CLASSES, FRACTION, KERNEL, MAX_BLOCKS, NONLINEARITIES, RATIO, REPEATS,
+                     RES_RANGE, RESOLUTION, STRIDE, Field, SpecError, check_keys, fail, nonlinearity, table, take,
+                     yes_no)
 from .space import ARCH_KNOBS, SpaceSpec, parse_space, space_knobs
 
 
 SE_SQUEEZE = ("expansion/4", "input/4")
 SE_GATES = ("hardsigmoid", "sigmoid")
 BLOCK_COLUMNS = ("k", "exp", "t", "out", "n", "se", "nl", "s")
-SPEC_LIMIT = 1 * MiB        # a spec is a few KB
+BLOCK_FIELDS = {"k": KERNEL, "exp": CHANNELS, "t": RATIO, "out": CHANNELS, "n": REPEATS, "s": STRIDE}
+SPEC_LIMIT = MiB // 4       # a spec is a few KB; pure-Python YAML reads about 1 MiB a second
 MAX_WIDTH = 4.0
-RES_RANGE = (32, 2048)      # pixels; beyond 2048 nothing about a MobileNet is being measured
 
 
 @dataclass(frozen=True)
@@ -66,37 +68,31 @@ class ModelSpec:
 def _layer(d, path: str) -> LayerDef:
     check_keys(d, {"op", "k", "out", "nl", "s", "bn", "last_channel"}, path)
     take(d, "op", str, path, allowed=("conv2d",))
-    return LayerDef(k=take(d, "k", int, path), out=take(d, "out", int, path),
+    return LayerDef(k=take(d, "k", KERNEL, path), out=take(d, "out", CHANNELS, path),
                     nl=nonlinearity(d.get("nl", "-"), f"{path}.nl"),
-                    s=take(d, "s", int, path, 1), bn=take(d, "bn", bool, path, True),
+                    s=take(d, "s", STRIDE, path, 1), bn=take(d, "bn", bool, path, True),
                     last_channel=take(d, "last_channel", bool, path, False))
 
 
 def _blocks(d, path: str) -> tuple[BlockDef, ...]:
     check_keys(d, {"columns", "rows", "k", "nl", "se"}, path)
-    columns = take(d, "columns", list, path)
-    for c in columns:
-        if c not in BLOCK_COLUMNS:
-            fail(f"{path}.columns", f"unknown column {c!r}; allowed: {', '.join(BLOCK_COLUMNS)}")
+    columns, rows = table(d, BLOCK_COLUMNS, path, MAX_BLOCKS)
     if ("exp" in columns) == ("t" in columns):
         fail(f"{path}.columns", "give exactly one of 'exp' (channels) or 't' (expansion ratio)")
-    defaults = {"k": d.get("k"), "nl": d.get("nl"), "se": d.get("se", "no"), "n": 1, "s": 1}
+    defaults = {"k": take(d, "k", KERNEL, path, None), "nl": d.get("nl"), "se": d.get("se", "no"), "n": 1, "s": 1}
     blocks = []
-    for i, row in enumerate(take(d, "rows", list, path), 1):
-        rpath = f"{path}.rows[{i}]"
-        if not isinstance(row, list) or len(row) != len(columns):
-            fail(rpath, f"expected a list of {len(columns)} values ({', '.join(columns)}), got {row!r}")
-        f = {**defaults, **dict(zip(columns, row))}
-        for key in ("k", "out", "n", "s") + (("exp",) if "exp" in columns else ()):
-            if not isinstance(f[key], int) or isinstance(f[key], bool) or f[key] < 1:
-                fail(f"{rpath}.{key}", f"expected a positive integer, got {f[key]!r}")
-        if "t" in columns and (not isinstance(f["t"], (int, float)) or f["t"] < 1):
-            fail(f"{rpath}.t", f"expected an expansion ratio >= 1, got {f['t']!r}")
+    for rpath, row in rows:
+        f = {**defaults, **row}
+        for key, field in BLOCK_FIELDS.items():
+            if key in f:
+                f[key] = field.check(f[key], f"{rpath}.{key}", SpecError)
+        if len(blocks) + f["n"] > MAX_BLOCKS:
+            fail(f"{rpath}.n", f"more than {MAX_BLOCKS} blocks in the table")
         se = yes_no(f["se"], f"{rpath}.se")
         nl = nonlinearity(f["nl"], f"{rpath}.nl")
         for j in range(f["n"]):
             blocks.append(BlockDef(k=f["k"], out=f["out"], s=f["s"] if j == 0 else 1, nl=nl, se=se,
-                                   exp=f.get("exp"), t=float(f["t"]) if "t" in columns else None))
+                                   exp=f.get("exp"), t=f.get("t")))
     return tuple(blocks)
 
 
@@ -106,24 +102,29 @@ def parse_spec(data, path: str) -> ModelSpec:
     se = data.get("se")
     if se is not None:
         check_keys(se, {"squeeze", "gate"}, f"{path}.se")
-    knobs = tuple(take(data, "knobs", list, path))
-    for k in knobs:
-        if k not in KNOBS:
-            fail(f"{path}.knobs", f"unknown knob {k!r}; allowed: {', '.join(KNOBS)}")
+    knobs = tuple(take(data, "knobs", Field(list, longest=len(KNOBS), items=Field(str, allowed=KNOBS)), path))
     space = parse_space(data["space"], f"{path}.space") if "space" in data else None
     if space and not set(ARCH_KNOBS) <= set(knobs):
         fail(f"{path}.knobs", f"a search space needs the knobs {', '.join(ARCH_KNOBS)}")
     if not space and set(ARCH_KNOBS) & set(knobs):
         fail(f"{path}.knobs", f"knobs {', '.join(ARCH_KNOBS)} name members of a search space: add a 'space' section")
     blocks = _blocks(take(data, "bneck", dict, path), f"{path}.bneck")
+    if space and len(blocks) + space.slots > MAX_BLOCKS:
+        fail(f"{path}.space.stages", f"{len(blocks)} fixed blocks and {space.slots} block slots: at most "
+                                     f"{MAX_BLOCKS} in all")
+    if not se and (any(b.se for b in blocks) or space and any(st.se for st in space.stages)):
+        fail(f"{path}.se", "blocks with SE need the 'se' section (squeeze, gate)")
+    pool = take(data, "pool", dict, path, {})
+    check_keys(pool, {"op"}, f"{path}.pool")
+    take(pool, "op", str, f"{path}.pool", None, allowed=("avgpool",))
     c4 = take(data, "c4_block", int, path, None)
     if c4 is not None and not 1 <= c4 <= len(blocks):
         fail(f"{path}.c4_block", f"{c4} is not a block number (1..{len(blocks)})")
     head = data.get("head_conv")
     return ModelSpec(
         name=take(data, "name", str, path), title=take(data, "title", str, path),
-        resolution=take(data, "resolution", int, path), classes=take(data, "classes", int, path),
-        dropout=take(data, "dropout", float, path), knobs=knobs,
+        resolution=take(data, "resolution", RESOLUTION, path), classes=take(data, "classes", CLASSES, path),
+        dropout=take(data, "dropout", FRACTION, path), knobs=knobs,
         stem=_layer(take(data, "stem", dict, path), f"{path}.stem"), blocks=blocks,
         last_conv=_layer(take(data, "last_conv", dict, path), f"{path}.last_conv"),
         head_conv=_layer(head, f"{path}.head_conv") if head is not None else None,
@@ -133,7 +134,7 @@ def parse_spec(data, path: str) -> ModelSpec:
 
 
 def catalog() -> list[str]:
-    return names_in(model_dirs())
+    return names_in(model_dirs(), "model", MODEL_NAME.fullmatch, "lowercase letters, digits, '_'")
 
 
 _found: dict[tuple[str, str], Path] = {}
@@ -161,7 +162,7 @@ def _load_spec(path: Path) -> ModelSpec:
     where = display(path)
     spec = parse_spec(read_yaml(path, SPEC_LIMIT, "model spec", SpecError), where)
     if spec.name != path.stem:
-        fail(f"{where}.name", f"{spec.name!r} differs from the file name {path.stem!r}")
+        fail(f"{where}.name", f"{shown(spec.name)} differs from the file name {path.stem!r}")
     return spec
 
 
@@ -169,7 +170,8 @@ def _load_spec(path: Path) -> ModelSpec:
 
 KNOBS = ("width", "res", "act", "hswish", "se", "minimal", "reduced_tail", "dilated", "last_channel") + ARCH_KNOBS
 _BOOL = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
-_ID = re.compile(r"^([a-z0-9_]+)(?::(.*))?$")
+MODEL_NAME = re.compile(r"[a-z0-9_]+")
+_ID = re.compile(rf"^({MODEL_NAME.pattern})(?::(.*))?$")
 
 
 @dataclass(frozen=True)
