@@ -18,37 +18,21 @@ import statistics
 import time
 
 
-def bare_litert(session, runs: int) -> list[float]:
-    invoke, clock = session.invoke, time.perf_counter_ns
+def bare_loop(fn, args: tuple, runs: int) -> list[float]:
+    """Each call of the runtime's own invoke, timed with nothing else around it."""
+    clock = time.perf_counter_ns
     samples = []
     for _ in range(runs):
         t0 = clock()
-        invoke()
+        fn(*args)
         samples.append((clock() - t0) / 1e6)
     return samples
 
 
-def bare_onnxruntime(session, runs: int) -> list[float]:
-    run, binding, clock = session.session.run_with_iobinding, session.binding, time.perf_counter_ns
-    samples = []
-    for _ in range(runs):
-        t0 = clock()
-        run(binding)
-        samples.append((clock() - t0) / 1e6)
-    return samples
-
-
-def bare_executorch(session, runs: int) -> list[float]:
-    execute, inputs, clock = session.method.execute, session.inputs, time.perf_counter_ns
-    samples = []
-    for _ in range(runs):
-        t0 = clock()
-        execute(inputs)
-        samples.append((clock() - t0) / 1e6)
-    return samples
-
-
-BARE = {"litert": bare_litert, "onnxruntime": bare_onnxruntime, "executorch": bare_executorch}
+# the runtime's own invoke and its arguments, from the session the project's runtime loaded
+BARE = {"litert": lambda s: (s.invoke, ()),
+        "onnxruntime": lambda s: (s.session.run_with_iobinding, (s.binding,)),
+        "executorch": lambda s: (s.method.execute, (s.inputs,))}
 
 
 def main() -> None:
@@ -73,17 +57,17 @@ def main() -> None:
     block = 10
     print(f"{net.variant}, core {args.core}, {args.rounds} alternating rounds of {args.runs} runs")
     for name in args.runtimes.split(","):
-        bare = BARE[name]
         runtime = get_runtime(name)
         session = runtime.load(get_artifact(net.variant, format_of(name, "fp32")).path, 1)
         runtime.bind_input(session, x)
-        bare(session, 50)   # warm-up
+        fn, fn_args = BARE[name](session)
+        bare_loop(fn, fn_args, 50)   # warm-up
         harness, loop = [], []
         invoke = functools.partial(runtime.run, session)
         for _ in range(args.rounds):
             run_rounds([invoke], block_runs=block, min_rounds=args.runs // block, min_secs=0, max_secs=math.inf,
                        seed=0, on_round=lambda index, t, order, samples: harness.extend(samples[0]))
-            loop += bare(session, args.runs)
+            loop += bare_loop(fn, fn_args, args.runs)
         h, b = statistics.median(harness), statistics.median(loop)
         print(f"{name:12s} harness median {h:.4f} ms   bare loop median {b:.4f} ms   overhead {100 * (h / b - 1):+.2f}%")
 
