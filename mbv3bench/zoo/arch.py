@@ -46,7 +46,7 @@ def resolve(variant: Variant | str) -> Network:
     c4 = spec.c4_block
     reduce = 2 if v.get("reduced_tail") or (head and head.reduced_tail) else 1
     dilated = bool(v.get("dilated")) or bool(head and head.dilated)
-    last_scaled = v.get("last_channel") == "scaled" or torchvision
+    last_scaled = v.get("last_channel") == "scaled" or torchvision or bool(head and head.scale_last_channel)
 
     def scale(c: int) -> int:
         return make_divisible(c * w)
@@ -86,7 +86,8 @@ def resolve(variant: Variant | str) -> Network:
         else:
             # TF-slim's convention, which the paper's width rows follow: the expansion is a ratio of the
             # (already rounded) input channels, so a reduced tail's expansions halve with their inputs
-            exp = make_divisible(c * (b.t or b.exp / base_in))
+            halved = reduce > 1 and i == c4 and head is not None and head.halve_c4_expansion
+            exp = make_divisible(c * (b.t or b.exp / base_in) / (reduce if halved else 1))
         base_in = b.out
         stride, dilation = (1, 2) if dilated and tail else (b.s, 1)
         k = 3 if minimal else b.k
@@ -109,6 +110,8 @@ def resolve(variant: Variant | str) -> Network:
         c, h, wd = out, oh, ow
     conv_layer("last_conv", last_conv, True)
     if head:
+        # the head reads its `high` layer; the backbone ends there
+        layers = layers[:next(i for i, x in enumerate(layers) if x.name == head.high) + 1]
         new, outputs = head_layers(head, spec, v, layers)
         return Network(v, v.get("hswish", "fused"), tuple(layers + new), outputs)
     layers.append(Layer("pool", "avgpool", "pool", (c, h, wd), (c, 1, 1)))

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from .fields import check_keys, fail, nonlinearity, take
 
 HEAD_KINDS = ("ssdlite", "lraspp", "raspp")
-_FIELDS = {"kind", "filters", "pool", "pool_bias", "skip", "dilated", "extra", "extra_width", "anchors", "nl"}
+_FIELDS = {"kind", "filters", "pool", "pool_bias", "skip", "high", "dilated", "halve_c4_expansion", "extra",
+           "extra_width", "anchors", "nl", "scale_last_channel"}
 # the one backbone knob a torchvision build fixes: its SSDLite halves the tail without an ImageNet backbone
 _TORCHVISION_FIELDS = _FIELDS - {"kind"} | {"classes", "reduced_tail"}
 TAP = re.compile(r"^(stem|bneck\d{1,3}|last_conv)(?:\.(expansion|depthwise))?$")
@@ -21,12 +22,17 @@ class HeadSpec:
     kind: str                              # ssdlite | lraspp | raspp
     nl: str | None = None                  # the head's nonlinearity (ReLU6 in SSDLite, ReLU in the ASPPs)
     # segmentation: filters of the ASPP branches, the pooling window (None: global) and stride at
-    # the 1/16 features, a bias on the pooled branch's conv, the skip's tap, the atrous last block
+    # the 1/16 features, a bias on the pooled branch's conv, the skip's tap, the layer the head reads
+    # (the backbone ends there), the atrous last block, and whether a reduced tail (RF2) halves the
+    # C4 block's expansion too (the detection tail keeps it: it is the C4 tap)
     filters: int = 0
     pool: tuple[tuple[int, int], tuple[int, int]] | None = None
     pool_bias: bool = False
     skip: str | None = None
+    high: str = "last_conv"
     dilated: bool = False
+    halve_c4_expansion: bool = False
+    scale_last_channel: bool = False       # the backbone's last channel scales with width below 1
     # detection: the extra feature layers' depths, scaled with width or not, and the anchors per
     # location of each predicted feature map (C4, C5, the extras)
     extra: tuple[int, ...] = ()
@@ -62,15 +68,20 @@ def _positive_list(d: dict, key: str, path: str) -> tuple[int, ...]:
 def _head(d: dict, path: str, fields: set[str]) -> HeadSpec:
     check_keys(d, fields, path)
     kind = take(d, "kind", str, path, allowed=HEAD_KINDS)
-    skip = take(d, "skip", str, path, None)
+    skip, high = take(d, "skip", str, path, None), take(d, "high", str, path, "last_conv")
     if skip is not None and not TAP.match(skip):
         fail(f"{path}.skip", f"{skip!r} is not a tap; allowed: a layer (stem, bneckN, last_conv), "
                              "optionally .expansion or .depthwise, e.g. bneck4.depthwise")
+    if not TAP.match(high) or "." in high:
+        fail(f"{path}.high", f"{high!r} is not a layer; allowed: stem, bneckN, last_conv")
     head = HeadSpec(kind=kind, nl=nonlinearity(d.get("nl", "-"), f"{path}.nl"),
                     filters=take(d, "filters", int, path, 0),
                     pool=_pool(d["pool"], f"{path}.pool") if "pool" in d else None,
-                    pool_bias=take(d, "pool_bias", bool, path, False), skip=skip,
-                    dilated=take(d, "dilated", bool, path, False), extra=_positive_list(d, "extra", path),
+                    pool_bias=take(d, "pool_bias", bool, path, False), skip=skip, high=high,
+                    dilated=take(d, "dilated", bool, path, False),
+                    halve_c4_expansion=take(d, "halve_c4_expansion", bool, path, False),
+                    scale_last_channel=take(d, "scale_last_channel", bool, path, False),
+                    extra=_positive_list(d, "extra", path),
                     extra_width=take(d, "extra_width", bool, path, False),
                     anchors=_positive_list(d, "anchors", path),
                     classes=take(d, "classes", int, path, None), reduced_tail=take(d, "reduced_tail", bool, path, False))

@@ -6,7 +6,7 @@
   each predicted by a 3x3 depthwise + 1x1 conv per output: box encodings (4 per anchor) and class
   scores. The network ends at these raw tensors, (N, anchors, 4) and (N, anchors, classes): no
   anchor decoding, no NMS.
-- LR-ASPP (Section 6.4, Figure 10): on the 1/16 features a 1x1 conv (BN, ReLU) gated by an average
+- LR-ASPP (Section 6.4, Figure 10): on the 1/16 features (the head's `high` layer) a 1x1 conv (BN, ReLU) gated by an average
   pooling + 1x1 conv + sigmoid, upsampled to the 1/8 skip, a 1x1 conv to the classes, plus the
   skip's own 1x1 conv to the classes; the sum upsampled to the input.
 - R-ASPP (MobileNetV2 paper, Section 6.3): a 1x1 conv branch and a global-pooling branch (each BN,
@@ -66,13 +66,14 @@ def _ssdlite(head: HeadSpec, spec: ModelSpec, v: Variant, layers: list[Layer], c
 
 def _segmentation(head: HeadSpec, v: Variant, layers: list[Layer], classes: int):
     c, h, w = layers[-1].out_shape
+    high = layers[-1].name
     f = v.get("filters", head.filters)
     pool = Pool(*head.pool) if head.pool else Pool()
     nl = head.nl
     out_size = Resize(*v.size)
-    branch = _seq("aspp_conv", f"1x1 conv {f}", ("last_conv",), (c, h, w), (Conv(c, f, 1, act=nl),))
+    branch = _seq("aspp_conv", f"1x1 conv {f}", (high,), (c, h, w), (Conv(c, f, 1, act=nl),))
     if head.kind == "raspp":
-        pooled = _seq("aspp_pool", f"avgpool, 1x1 conv {f}", ("last_conv",), (c, h, w),
+        pooled = _seq("aspp_pool", f"avgpool, 1x1 conv {f}", (high,), (c, h, w),
                       (pool, Conv(c, f, 1, act=nl)))
         project = _seq("aspp_project", f"concat, 1x1 conv {f}", ("aspp_conv", "aspp_pool"), (2 * f, h, w),
                        (Conv(2 * f, f, 1, act=nl),), merge="concat")
@@ -80,7 +81,7 @@ def _segmentation(head: HeadSpec, v: Variant, layers: list[Layer], classes: int)
                       (Conv(f, classes, 1, bn=False, bias=True), out_size))
         return [branch, pooled, project, logits], ()
     skip, (cs, hs, ws) = _tap(layers, head.skip)
-    pooled = _seq("aspp_pool", f"avgpool, 1x1 conv {f}, sigmoid", ("last_conv",), (c, h, w),
+    pooled = _seq("aspp_pool", f"avgpool, 1x1 conv {f}, sigmoid", (high,), (c, h, w),
                   (pool, Conv(c, f, 1, bn=False, bias=head.pool_bias, act="sigmoid")))
     gate = _seq("aspp_gate", "gate, upsample", ("aspp_conv", "aspp_pool"), (f, h, w), (Resize(hs, ws),), merge="gate")
     high = _seq("seg_high", f"1x1 conv {classes}", (), gate.out_shape, (Conv(f, classes, 1, bn=False, bias=True),))
