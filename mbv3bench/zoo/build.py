@@ -96,29 +96,30 @@ class Bneck(nn.Module):
         return (x + y if self.residual else y), tapped
 
 
-def _resized(b: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """b at like's size: a pooled 1x1 map broadcasts, anything else is upsampled bilinearly."""
-    if b.shape[-2:] == (1, 1):
-        return b
-    return nn.functional.interpolate(b, size=like.shape[-2:], mode="bilinear", align_corners=False)
 
 
 class HeadLayer(nn.Module):
     """A head's layer: its inputs merged (heads.py), its parts, and a predictor's map flattened to
     (N, H * W * anchors, K) in the order of TF's and torchvision's SSD heads."""
 
-    def __init__(self, layer: Layer, hswish: str):
+    def __init__(self, layer: Layer, hswish: str, b_point: bool = False):
         super().__init__()
-        self.merge, self.flatten = layer.merge, layer.flatten
+        self.merge, self.flatten, self.b_point = layer.merge, layer.flatten, b_point
         self.block = _parts(layer, hswish)
+
+    def _resized(self, b: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """b at like's size: a pooled 1x1 map (b_point) broadcasts, anything else is upsampled."""
+        if self.b_point:
+            return b
+        return nn.functional.interpolate(b, size=like.shape[-2:], mode="bilinear", align_corners=False)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
         if self.merge == "gate":
-            a = a * _resized(b, a)
+            a = a * self._resized(b, a)
         elif self.merge == "sum":
-            a = a + _resized(b, a)
+            a = a + self._resized(b, a)
         elif self.merge == "concat":
-            b = _resized(b, a)
+            b = self._resized(b, a)
             a = torch.cat([a, b.expand(-1, -1, *a.shape[-2:])], 1)
         y = self.block(a)
         if self.flatten:
@@ -126,11 +127,11 @@ class HeadLayer(nn.Module):
         return y
 
 
-def _module(layer: Layer, hswish: str, tap: int | None = None) -> nn.Module:
+def _module(layer: Layer, hswish: str, tap: int | None = None, b_point: bool = False) -> nn.Module:
     if layer.kind == "bneck":
         return Bneck(layer, hswish, tap)
     if layer.kind == "head":
-        return HeadLayer(layer, hswish)
+        return HeadLayer(layer, hswish, b_point)
     if layer.kind == "pool":
         return nn.AdaptiveAvgPool2d(1)
     if layer.kind == "classifier":
@@ -162,8 +163,10 @@ class DenseNetwork(nn.Module):
         super().__init__()
         taps = {name: int(index) for name, _, index in
                 (src.partition(".") for layer in net.layers for src in layer.inputs) if index}
+        shapes = {layer.name: layer.out_shape for layer in net.layers}
         for layer in net.layers:
-            self.add_module(layer.name, _module(layer, net.hswish, taps.get(layer.name)))
+            b_point = len(layer.inputs) == 2 and shapes[layer.inputs[1]][1:] == (1, 1)
+            self.add_module(layer.name, _module(layer, net.hswish, taps.get(layer.name), b_point))
         self.inputs = {layer.name: layer.inputs for layer in net.layers}
         self.outputs = net.outputs
         # kept only while a later layer or the outputs still read them (a 1024x2048 map is large)
