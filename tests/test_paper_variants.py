@@ -44,8 +44,13 @@ def test_redesign_knobs_are_canonical(text, canonical):
     ("mobilenet_v3_large:convention=keras", "convention='keras'; allowed: paper, torchvision"),
     ("mobilenet_v3_large:convention=torchvision,last_channel=scaled", "last_channel"),
     ("mobilenet_v2:convention=torchvision", "unknown knob 'convention'"),
+    ("lraspp_mobilenet_v3_large:res=512x", "res='512x'"),
+    ("lraspp_mobilenet_v3_large:res=512x4096", "res='512x4096'"),
+    ("lraspp_mobilenet_v3_large:filters=4", "filters='4'"),
+    ("ssdlite_mobilenet_v3_large:filters=128", "unknown knob 'filters'"),
+    ("ssdlite_mobilenet_v2:convention=torchvision", "unknown knob 'convention'"),
 ])
-def test_bad_redesign_knobs_name_the_bad_part(text, names):
+def test_bad_new_knobs_name_the_bad_part(text, names):
     with pytest.raises(SpecError) as e:
         parse_variant(text)
     assert names in str(e.value) and "\n" not in str(e.value)
