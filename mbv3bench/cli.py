@@ -119,7 +119,8 @@ def summary(variant: str, as_json: bool):
 
     from .ui import console
 
-    table = Table(title=f"{doc['variant']} at {doc['resolution']}x{doc['resolution']} "
+    res = doc["resolution"]
+    table = Table(title=f"{doc['variant']} at {res if isinstance(res, str) else f'{res}x{res}'} "
                         "(analytic: MAdds of conv/linear, bytes = float32 activations in+out + weights)")
     for col in ("layer", "op", "in", "out", "MAdds", "params", "bytes"):
         table.add_column(col, justify="right" if col in ("MAdds", "params", "bytes") else "left")

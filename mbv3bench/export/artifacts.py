@@ -71,10 +71,16 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _spec_hash(name: str) -> str:
+    return hashlib.sha256(read_bytes(spec_path(name), SPEC_LIMIT, "model spec")).hexdigest()
+
+
 def _key(v: Variant, fmt: str, versions: dict) -> str:
-    spec_bytes = read_bytes(spec_path(v.name), SPEC_LIMIT, "model spec")
-    doc = json.dumps({"variant": str(v), "spec": hashlib.sha256(spec_bytes).hexdigest(), "format": fmt,
-                      "seed": SEED, "exporters": versions}, sort_keys=True)
+    # a detection or segmentation network is its backbone's spec too
+    backbone = v.spec.backbone
+    doc = json.dumps({"variant": str(v), "spec": _spec_hash(v.name), "format": fmt, "seed": SEED,
+                      "exporters": versions, **({"backbone": _spec_hash(backbone)} if backbone else {})},
+                     sort_keys=True)
     return hashlib.sha256(doc.encode()).hexdigest()
 
 
@@ -109,6 +115,19 @@ def _export(module, shape: tuple[int, ...], fmt: str, path: Path, etrecord: Path
         export_tflite_int8(module, shape, path, float_hswish=fmt == "tflite-int8-fhs", seed=SEED)
 
 
+def _in_order(outputs: list[np.ndarray], wants: list[np.ndarray]) -> np.ndarray:
+    """The runtime's outputs in the module's order, flattened end to end: a converter may order a
+    detector's two outputs (boxes, classes) its own way, their sizes tell them apart."""
+    left, ordered = list(outputs), []
+    for w in wants:
+        match = next((o for o in left if o.size == w.size), None)
+        if match is None:
+            raise RuntimeError(f"the artifact has no output of {w.size} values (the module's shape {w.shape})")
+        left.remove(match)
+        ordered.append(match.ravel())
+    return np.concatenate(ordered)
+
+
 def _check_numerics(module, shape: tuple[int, ...], v: Variant, fmt: str, path: Path) -> dict:
     """Runs the artifact in its runtime against the torch module on seeded random inputs."""
     import torch
@@ -121,10 +140,11 @@ def _check_numerics(module, shape: tuple[int, ...], v: Variant, fmt: str, path: 
     errors, agree = [], []
     for x in inputs:
         with torch.inference_mode():
-            want = module(torch.from_numpy(x)).numpy()
+            y = module(torch.from_numpy(x))
+        wants = [t.numpy() for t in (y if isinstance(y, tuple) else (y,))]
         runtime.bind_input(session, x)
         runtime.run(session)
-        got = runtime.output(session).reshape(want.shape)
+        want, got = np.concatenate([w.ravel() for w in wants]), _in_order(runtime.outputs(session), wants)
         errors.append(float(np.max(np.abs(got - want))))
         agree.append(bool(got.argmax() == want.argmax()))
     check = {"max_abs_err": max(errors), "logit_scale": float(np.max(np.abs(want)))}

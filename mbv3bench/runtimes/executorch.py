@@ -90,8 +90,8 @@ class ExecuTorchRuntime:
     def run(self, session: EtSession) -> None:
         session.outputs = session.method.execute(session.inputs)
 
-    def output(self, session: EtSession) -> np.ndarray:
-        return session.outputs[0].detach().numpy().copy()
+    def outputs(self, session: EtSession) -> list[np.ndarray]:
+        return [y.detach().numpy().copy() for y in session.outputs]
 
     def profile(self, artifact: Path, threads: int, x: np.ndarray, runs: int, warmup: int = 3) -> Profile:
         """Per-event means of the last `runs` runs from ETDump, mapped to modules through the
