@@ -268,7 +268,8 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
             click.echo(f"error: could not write {'; '.join(unwritten)}", err=True)
         if not_stored is not None:
             kept = " and ".join(str(path) for what, path in written if what != "per-layer") or "no file"
-            click.echo(f"error: {not_stored}; the {len(results)} result(s) measured are in {kept}", err=True)
+            click.echo(f"error: {not_stored}; stopped there: the {len(results)} result(s) measured are in {kept}",
+                       err=True)
         if unwritten or not_stored is not None:
             sys.exit(3)
         failed = [r for r in results if not r.ok]

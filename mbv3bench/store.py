@@ -130,14 +130,19 @@ _ERRNO_CAUSES = {errno.EROFS: "read-only", errno.ENOSPC: "full", errno.EDQUOT: "
                  errno.EPERM: "permission"}
 
 
-def _read_only_fs(path: Path) -> bool:
-    """Whether the filesystem holding `path` (or its nearest existing folder) is mounted read-only."""
+def _filesystem(path: Path) -> os.statvfs_result | None:
+    """The filesystem holding `path` (or its nearest existing folder)."""
     for p in (path, *path.absolute().parents):
         try:
-            return bool(os.statvfs(p).f_flag & os.ST_RDONLY)
+            return os.statvfs(p)
         except OSError:
             continue
-    return False
+    return None
+
+
+def _read_only_fs(path: Path) -> bool:
+    fs = _filesystem(path)
+    return fs is not None and bool(fs.f_flag & os.ST_RDONLY)
 
 
 def _cause(e: Exception, path: Path) -> str | None:
@@ -148,8 +153,16 @@ def _cause(e: Exception, path: Path) -> str | None:
             cause = "damaged"    # "file is not a database" and the like carry no code on every version
     else:
         cause = _ERRNO_CAUSES.get(getattr(e, "errno", None))
-    # SQLite says "unable to open" for a file it cannot create or write beside (-wal, -shm)
-    return "read-only" if cause in ("cannot open", "permission", None) and _read_only_fs(path) else cause
+    if cause not in ("cannot open", "permission", None):
+        return cause
+    # SQLite says "unable to open" for a file it cannot create or write beside (-wal, -shm), and
+    # "disk I/O error" for a -shm it cannot grow: the filesystem tells which
+    fs = _filesystem(path)
+    if fs is not None and fs.f_flag & os.ST_RDONLY:
+        return "read-only"
+    if fs is not None and fs.f_bavail == 0:
+        return "full"
+    return cause
 
 
 def _damaged(path: Path, why: str) -> StoreError:
@@ -220,14 +233,22 @@ class Store:
 
     def __init__(self, path: Path | str = DEFAULT_DB, *, readonly: bool = False):
         self.path, self.readonly, self.timeout = Path(path), readonly, busy_timeout()
+        try:
+            self._open()
+        except BaseException:
+            if getattr(self, "db", None) is not None:
+                self.db.close()   # a failed open holds no file (a read-only mount stays unmountable)
+            raise
+
+    def _open(self) -> None:
         with self._failing_as_store_error():
-            if readonly:
+            if self.readonly:
                 self.db = self._open_readonly()
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self.db = sqlite3.connect(self.path, isolation_level=None, timeout=self.timeout)
             self._check()
-            if not readonly:
+            if not self.readonly:
                 self._create()
                 self.db.execute("PRAGMA journal_mode=WAL")
             self.db.row_factory = sqlite3.Row
