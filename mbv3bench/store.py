@@ -149,8 +149,6 @@ def _cause(e: Exception, path: Path) -> str | None:
     if isinstance(e, sqlite3.Error):
         code = getattr(e, "sqlite_errorcode", None)
         cause = _SQLITE_CAUSES.get(code & 0xFF) if code is not None else None
-        if cause is None and isinstance(e, sqlite3.DatabaseError) and type(e) is sqlite3.DatabaseError:
-            cause = "damaged"    # "file is not a database" and the like carry no code on every version
     else:
         cause = _ERRNO_CAUSES.get(getattr(e, "errno", None))
     if cause not in ("cannot open", "permission", None):
