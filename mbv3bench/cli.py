@@ -160,6 +160,20 @@ def export(variant: str, fmt: str, out_dir: str | None, rebuild: bool):
     click.echo(f"  sha256 {art.sha256}; {line}")
 
 
+def _write_each(writes) -> tuple[list[tuple[str, object]], list[str]]:
+    """Every output tried on its own, so one that fails (a full disk) does not take the others with it:
+    (what, path) of those written, "what: why" of the others."""
+    from .core.errors import one_line
+
+    written, unwritten = [], []
+    for what, write in writes:
+        try:
+            written.append((what, write()))
+        except (OSError, UserError) as e:
+            unwritten.append(f"{what}: {one_line(e)}")
+    return written, unwritten
+
+
 def _split(values: str) -> list[str]:
     return [v.strip() for v in values.split(",") if v.strip()]
 
@@ -198,7 +212,7 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
     from .core.results import envelope
     from .progress import RunDisplay
     from .report.run_table import describe, ratios_table, results_table
-    from .runner import Settings, plan_grid, run_grid
+    from .runner import NotStored, Settings, plan_grid, run_grid
     from .store import Store
     from .targets.profiles import load_device
     from .ui import console
@@ -229,6 +243,7 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
     with Store(db) as store:
         target = _open_target(device, kw)
         out = console()
+        not_stored = None
         with RunDisplay(out, len(cells)) as display:
             try:
                 results = run_grid(cells, target, protocol, settings, store, resume=resume, metric=metric,
@@ -239,16 +254,32 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
                 click.echo(f"interrupted: {sum(1 for r in display.done if r.ok)} finished "
                            f"measurement(s) are in {db}; run again with --resume to continue", err=True)
                 sys.exit(130)
+            except NotStored as e:   # the store failed (full, locked...): what was measured is written below
+                results, not_stored = e.results, e
         text = dumps(envelope(results, target.describe(), protocol=protocol.as_dict(), versions=tool_versions()))
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        json_path = write_new(Path(out_dir), f"results-{stamp}", ".json", text)
-        csv_path = write_new(Path(out_dir), f"layers-{stamp}", ".csv", layers_csv(results))
-        if json_out:
+
+        def json_copy() -> Path:
             write_atomic(Path(json_out), text)
+            return Path(json_out)
+
+        written, unwritten = _write_each(
+            [("results", lambda: write_new(Path(out_dir), f"results-{stamp}", ".json", text)),
+             ("per-layer", lambda: write_new(Path(out_dir), f"layers-{stamp}", ".csv", layers_csv(results)))]
+            + ([("--json", json_copy)] if json_out else []))
         out.print(results_table(results, describe(target.describe(), protocol, settings.threads, metric)))
         if (ratios := ratios_table(results)) is not None:
             out.print(ratios)
-        out.print(f"stored in {db}; results {json_path}; per-layer {csv_path}")
+        out.print("; ".join([f"stored in {db}" if not_stored is None else f"NOT stored in {db}",
+                             *(f"{what} {path}" for what, path in written)]))
+        if unwritten:
+            click.echo(f"error: could not write {'; '.join(unwritten)}", err=True)
+        if not_stored is not None:
+            kept = " and ".join(str(path) for what, path in written if what != "per-layer") or "no file"
+            click.echo(f"error: {not_stored}; stopped there: the {len(results)} result(s) measured are in {kept}",
+                       err=True)
+        if unwritten or not_stored is not None:
+            sys.exit(3)
         failed = [r for r in results if not r.ok]
         if failed:
             click.echo(f"error: {len(failed)} measurement(s) failed: {failed[0].error}", err=True)

@@ -20,7 +20,7 @@ from .core.registry import check_precision, check_runtime, format_of, native_run
 from .core.results import Job, LayerTime, Latency, OpRow, RawMeasurement, Result
 from .runtimes.grouping import choose_grouping, op_rows
 from .zoo.spec import parse_variant
-from .store import Store, measurement_key
+from .store import Store, StoreError, StoredArtifact, measurement_key
 
 METRICS = ("time", "instructions")
 MAX_GROUP = 12                 # cells per group: more make a round long and its pairs far apart
@@ -64,6 +64,14 @@ class Subject:
     artifact: Path | None       # None for torch, which builds the module in the worker
     sha256: str | None
     input_shape: tuple[int, ...]
+    exporter: dict | None = None        # the exporters' versions of an artifact this tool built
+    max_abs_err: float | None = None    # its check against torch
+
+    def stored_artifact(self) -> StoredArtifact | None:
+        """The file this subject measures, for the store's artifacts table (torch measures no file)."""
+        if self.artifact is None or self.sha256 is None:
+            return None
+        return StoredArtifact(self.sha256, self.name, self.format, self.artifact, self.exporter, self.max_abs_err)
 
 
 def variant_subject(cell: Cell, rebuild: bool = False) -> Subject:
@@ -71,7 +79,7 @@ def variant_subject(cell: Cell, rebuild: bool = False) -> Subject:
     net = resolve(cell.variant)
     art = get_artifact(net.variant, cell.format, rebuild=rebuild) if cell.format != "torch" else None
     return Subject(cell.variant, cell.runtime, cell.format, net, art and art.path, art and art.sha256,
-                   model_input_shape(net, cell.format))
+                   model_input_shape(net, cell.format), art and art.exporter, art and art.check.get("max_abs_err"))
 
 
 def file_subject(path: Path, runtime: str | None) -> Subject:
@@ -224,6 +232,15 @@ def results_of(raws: list[RawMeasurement], subjects: list[Subject], *, device: s
     return results
 
 
+class NotStored(StoreError):
+    """The store refused a result (full, locked, read-only...): the grid stops there. `results` holds
+    every cell measured so far, stored or not (an unstored one has no id), so nothing measured is lost."""
+
+    def __init__(self, cause: StoreError, results: list[Result]):
+        super().__init__(str(cause))
+        self.results = results
+
+
 @dataclass(frozen=True)
 class _Item:
     cell: Cell
@@ -263,9 +280,14 @@ def run_grid(cells: list[Cell], target, protocol: Protocol, settings: Settings, 
     results: dict[Cell, Result] = {}
 
     def keep(items: list[_Item], measured: list[Result]) -> None:
-        for it, result in zip(items, measured):
-            # read back: a fresh result is exactly what the store (and so --resume) gives
-            results[it.cell] = store.measurement(store.add_measurement(run_id, it.key, result))
+        for i, (it, result) in enumerate(zip(items, measured)):
+            try:
+                # read back: a fresh result is exactly what the store (and so --resume) gives
+                results[it.cell] = store.measurement(store.add_measurement(run_id, it.key, result,
+                                                                           it.subject.stored_artifact()))
+            except StoreError as e:
+                results.update((later.cell, r) for later, r in zip(items[i:], measured[i:]))
+                raise NotStored(e, [results[c] for c in cells if c in results]) from None
             on_event("error" if not results[it.cell].ok else "done", it.cell, results[it.cell])
 
     def measure_group(items: list[_Item]) -> None:

@@ -7,25 +7,32 @@ versions), measurements (one Result: the columns below), samples (every timed ru
 (per-layer times of the run, and the initialisation rows of an ingested log), calibrations.
 
 Commands that only read open the file read-only and never change it (no schema, no migration: a
-column an older file lacks reads as empty). Writers add what an older file lacks, column by column,
+column an older file lacks reads as empty); on a read-only filesystem, where SQLite cannot make the
+WAL's -shm file, they read it as immutable. Writers add what an older file lacks, column by column,
 and name every column they insert, so a file a newer version wrote (with more columns) still works.
 """
 from __future__ import annotations
 
+import errno
 import getpass
 import hashlib
 import json
+import os
 import socket
 import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from .core.errors import UserError
+from .core.errors import UserError, one_line
 from .core.results import LayerTime, Latency, Result
 
 DEFAULT_DB = Path("reports/results.sqlite")
+BUSY_TIMEOUT_S = 30.0          # how long a write waits for another process's transaction
+TIMEOUT_ENV = "MBV3BENCH_DB_TIMEOUT"
 
 
 def _json(value) -> str:
@@ -117,9 +124,114 @@ def _recorded(text: str | None) -> dict:
     return found if isinstance(found, dict) else {}
 
 
-def _damaged(path: Path, why: str) -> UserError:
-    return UserError(f"results store {path} is damaged ({why}); keep a copy, then recover what it holds with "
-                     f"`sqlite3 {path} .recover | sqlite3 recovered.sqlite`, or pass --db NEW_FILE")
+class StoreError(UserError):
+    """The store cannot do what was asked (read-only, full, locked, permission denied, damaged):
+    one line saying which, by the error's real cause."""
+
+
+# The cause of a failure, by backend: SQLite's primary result codes and the OS's errno. Another
+# backend adds its own table here; the messages below serve them all.
+_SQLITE_CAUSES = {sqlite3.SQLITE_READONLY: "read-only", sqlite3.SQLITE_FULL: "full", sqlite3.SQLITE_BUSY: "locked",
+                  sqlite3.SQLITE_LOCKED: "locked", sqlite3.SQLITE_PERM: "permission", sqlite3.SQLITE_AUTH: "permission",
+                  sqlite3.SQLITE_CORRUPT: "damaged", sqlite3.SQLITE_NOTADB: "damaged",
+                  sqlite3.SQLITE_CANTOPEN: "cannot open"}
+_ERRNO_CAUSES = {errno.EROFS: "read-only", errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EACCES: "permission",
+                 errno.EPERM: "permission"}
+
+
+def _filesystem(path: Path) -> os.statvfs_result | None:
+    """The filesystem holding `path` (or its nearest existing folder)."""
+    for p in (path, *path.absolute().parents):
+        try:
+            return os.statvfs(p)
+        except OSError:
+            continue
+    return None
+
+
+def _read_only_fs(path: Path) -> bool:
+    fs = _filesystem(path)
+    return fs is not None and bool(fs.f_flag & os.ST_RDONLY)
+
+
+def _cause(e: Exception, path: Path) -> str | None:
+    if isinstance(e, sqlite3.Error):
+        code = getattr(e, "sqlite_errorcode", None)
+        cause = _SQLITE_CAUSES.get(code & 0xFF) if code is not None else None
+    else:
+        cause = _ERRNO_CAUSES.get(getattr(e, "errno", None))
+    if cause not in ("cannot open", "permission", None):
+        return cause
+    # SQLite says "unable to open" for a file it cannot create or write beside (-wal, -shm), and
+    # "disk I/O error" for a -shm it cannot grow: the filesystem tells which
+    fs = _filesystem(path)
+    if fs is not None and fs.f_flag & os.ST_RDONLY:
+        return "read-only"
+    if fs is not None and fs.f_bavail == 0:
+        return "full"
+    return cause
+
+
+def _damaged(path: Path, why: str) -> StoreError:
+    return StoreError(f"results store {path} is damaged ({why}); keep a copy, then recover what it holds with "
+                      f"`sqlite3 {path} .recover | sqlite3 recovered.sqlite`, or pass --db NEW_FILE")
+
+
+def store_error(path: Path, e: Exception, timeout: float = BUSY_TIMEOUT_S) -> StoreError:
+    """The one line for a store failure, saying what happened rather than guessing damage."""
+    detail = one_line(e, 120)
+    cause = _cause(e, path)
+    if cause == "damaged":
+        return _damaged(path, detail)
+    if cause == "read-only":
+        where = "is on a read-only filesystem" if _read_only_fs(path) else "is read-only (or its folder is)"
+        return StoreError(f"results store {path} {where} ({detail}); reading commands still read it; "
+                          "pass --db a writable file to store results")
+    if cause == "full":
+        return StoreError(f"results store {path}: the disk is full ({detail}); free space or pass --db a file "
+                          "on another disk")
+    if cause == "locked":
+        return StoreError(f"results store {path} is locked by another process (waited {timeout:g} s, "
+                          f"${TIMEOUT_ENV}; {detail}); try again when it finishes")
+    if cause == "permission":
+        return StoreError(f"results store {path}: permission denied ({detail})")
+    return StoreError(f"cannot use results store {path}: {detail}")
+
+
+def busy_timeout() -> float:
+    """Seconds a store waits for another process's write ($MBV3BENCH_DB_TIMEOUT, default 30)."""
+    text = os.environ.get(TIMEOUT_ENV)
+    if text is None:
+        return BUSY_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:
+        from .core.errors import shown
+
+        raise UserError(f"${TIMEOUT_ENV} is {shown(text)}; allowed: seconds from 0 to 86400")
+    return value
+
+
+@dataclass(frozen=True)
+class StoredArtifact:
+    """A measured file as the artifacts table keeps it: what it is, where it was, what made it."""
+    sha256: str
+    variant: str
+    format: str
+    path: Path
+    exporter: dict | None = None     # the exporters' versions; None for a file this tool did not build
+    max_abs_err: float | None = None
+
+    def row(self) -> dict:
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            size = None
+        return {"sha256": self.sha256, "variant": self.variant, "format": self.format, "path": str(self.path),
+                "size": size, "exporter": json.dumps(self.exporter), "max_abs_err": self.max_abs_err,
+                "created_at": time.time()}
 
 
 class Store:
@@ -127,23 +239,43 @@ class Store:
     the file is opened read-only and a missing file reads as an empty store, without creating it."""
 
     def __init__(self, path: Path | str = DEFAULT_DB, *, readonly: bool = False):
-        self.path, self.readonly = Path(path), readonly
+        self.path, self.readonly, self.timeout = Path(path), readonly, busy_timeout()
         try:
-            if readonly:
+            self._open()
+        except BaseException:
+            if getattr(self, "db", None) is not None:
+                self.db.close()   # a failed open holds no file (a read-only mount stays unmountable)
+            raise
+
+    def _open(self) -> None:
+        with self._failing_as_store_error():
+            if self.readonly:
                 self.db = self._open_readonly()
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+                self.db = sqlite3.connect(self.path, isolation_level=None, timeout=self.timeout)
             self._check()
-            if not readonly:
+            if not self.readonly:
                 self._create()
                 self.db.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.DatabaseError as e:
-            raise _damaged(self.path, str(e)) from None
+            self.db.row_factory = sqlite3.Row
+            self._columns = {t: self._table_columns(t) for t in ("measurements", "layers", "samples")}
+
+    @contextmanager
+    def _failing_as_store_error(self):
+        """Every failure of the backend or the filesystem becomes one StoreError naming its cause."""
+        try:
+            yield
+        except (sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            raise   # a bug in the caller (a value SQLite cannot bind), not the store's state
         except (OSError, sqlite3.Error) as e:
-            raise UserError(f"cannot use results store {self.path}: {e}") from None
-        self.db.row_factory = sqlite3.Row
-        self._columns = {t: self._table_columns(t) for t in ("measurements", "layers", "samples")}
+            db = getattr(self, "db", None)
+            if db is not None and db.in_transaction:   # a failed COMMIT leaves it open: nothing half-written
+                try:
+                    db.rollback()
+                except sqlite3.Error:
+                    pass
+            raise store_error(self.path, e, self.timeout) from None
 
     def _open_readonly(self) -> sqlite3.Connection:
         if not self.path.exists():
@@ -152,7 +284,22 @@ class Store:
             return self.db
         if not self.path.is_file():
             raise UserError(f"results store {self.path} is not a file")
-        return sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+        uri = self.path.resolve().as_uri()
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=self.timeout)
+        try:
+            db.execute("PRAGMA schema_version").fetchone()
+            return db
+        except sqlite3.OperationalError as e:
+            if e.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY):
+                raise
+            db.close()
+        # A WAL file needs its -shm beside it, which a read-only folder cannot take. Nobody can
+        # write there either, so reading it as immutable is safe; only a leftover -wal is not read.
+        wal = self.path.with_name(self.path.name + "-wal")
+        if wal.is_file() and wal.stat().st_size:
+            sys.stderr.write(f"note: reading {self.path} without its write-ahead log {wal.name} "
+                             "(it cannot be opened here): the latest results in it are not shown\n")
+        return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None)
 
     def _check(self) -> None:
         """A damaged file is found on open, before a command reads nonsense or writes into it."""
@@ -201,30 +348,25 @@ class Store:
         return cur.lastrowid
 
     def start_run(self, versions: dict) -> int:
-        return self._insert("runs", {"started_at": time.time(), "user": getpass.getuser(),
+        with self._failing_as_store_error():
+            return self._insert("runs", {"started_at": time.time(), "user": getpass.getuser(),
                                      "host": socket.gethostname(), "git_rev": git_rev(),
-                                     "versions": json.dumps(versions), "argv": json.dumps(sys.argv)})
-
-    def add_artifact(self, sha256: str, variant: str, fmt: str, path: Path, exporter: dict,
-                     max_abs_err: float | None) -> None:
-        row = {"sha256": sha256, "variant": variant, "format": fmt, "path": str(path), "size": path.stat().st_size,
-               "exporter": json.dumps(exporter), "max_abs_err": max_abs_err, "created_at": time.time()}
-        with self.db:
-            self.db.execute("BEGIN")
-            self.db.execute("DELETE FROM artifacts WHERE sha256=?", (sha256,))
-            self._insert("artifacts", row)
+                                         "versions": json.dumps(versions), "argv": json.dumps(sys.argv)})
 
     def has(self, key: str) -> bool:
-        return self.db.execute("SELECT 1 FROM measurements WHERE key=? AND status='ok'", (key,)).fetchone() is not None
+        return bool(self._query("SELECT 1 FROM measurements WHERE key=? AND status='ok'", (key,)))
 
-    def add_measurement(self, run_id: int, key: str, result: Result) -> int:
-        """The result with its samples and layers, in one transaction, or nothing."""
+    def add_measurement(self, run_id: int, key: str, result: Result, artifact: StoredArtifact | None = None) -> int:
+        """The result with its samples, its layers and the artifact it measured, in one transaction, or nothing."""
         try:
             row = {"run_id": run_id, "key": key, "created_at": time.time(), **_row_of(result)}
         except ValueError as e:  # a non-finite number: refused before anything is written
             raise UserError(f"refusing to store a non-finite number for {result.variant}: {e}") from None
-        with self.db:
-            self.db.execute("BEGIN")
+        with self._failing_as_store_error(), self.db:
+            self.db.execute("BEGIN IMMEDIATE")   # wait for another writer here, not halfway through
+            if artifact is not None:
+                self.db.execute("DELETE FROM artifacts WHERE sha256=?", (artifact.sha256,))
+                self._insert("artifacts", artifact.row())
             mid = self._insert("measurements", row)
             for i, ms in enumerate(result.samples_ms):
                 self._insert("samples", {"measurement_id": mid, "idx": i, "ms": ms})
@@ -262,10 +404,8 @@ class Store:
         return {row["id"]: _recorded(row["versions"]) for row in rows}
 
     def _query(self, sql: str, args=()) -> list[dict]:
-        try:
+        with self._failing_as_store_error():
             return [dict(r) for r in self.db.execute(sql, args).fetchall()]
-        except sqlite3.DatabaseError as e:
-            raise _damaged(self.path, str(e)) from None
 
     def _result(self, row: dict) -> Result:
         # a table an older file lacks (read-only, so not created) holds nothing
@@ -280,8 +420,9 @@ class Store:
         return _result_of(row, by_phase["run"], by_phase["init"], samples)
 
     def add_calibration(self, device: str, kind: str, value: float, unit: str, detail: dict) -> None:
-        self._insert("calibrations", {"device": device, "kind": kind, "value": value, "unit": unit,
-                                      "detail": json.dumps(detail), "created_at": time.time()})
+        with self._failing_as_store_error():
+            self._insert("calibrations", {"device": device, "kind": kind, "value": value, "unit": unit,
+                                          "detail": json.dumps(detail), "created_at": time.time()})
 
     def calibration(self, device: str, kind: str) -> dict | None:
         rows = self._query("SELECT * FROM calibrations WHERE device=? AND kind=? ORDER BY created_at DESC LIMIT 1",

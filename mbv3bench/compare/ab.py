@@ -50,7 +50,7 @@ def _measure(a: str, b: str, runtime: str, metric: str, target, store) -> tuple[
     run_id = store.start_run({**tool_versions(), "device": target.describe(), "compare": [a, b]})
     for s, st, r in zip(subjects, kept, results):   # the evidence behind the verdict stays in the store
         r.id = store.add_measurement(run_id, measurement_key(s.name, s.sha256 or "torch", s.runtime, target.name,
-                                                             st), r)
+                                                             st), r, s.stored_artifact())
     return results[0], results[1]
 
 

@@ -135,7 +135,7 @@ def build_command(space, resolutions, runtime, precision, device, output, resume
     from ..core.output import check_writable
     from ..core.registry import device_runtimes
     from ..export.artifacts import artifact_dir
-    from ..runner import Settings
+    from ..runner import NotStored, Settings
     from ..store import Store
     from ..targets.profiles import load_device
     from . import table
@@ -162,6 +162,9 @@ def build_command(space, resolutions, runtime, precision, device, output, resume
         except KeyboardInterrupt:
             click.echo(f"interrupted: finished blocks are stored in {db}; run again with --resume", err=True)
             sys.exit(130)
+        except NotStored as e:   # full, locked...: the blocks of earlier groups are stored, the table is not written
+            click.echo(f"error: {e}; the blocks stored before it stay in {db}: run again with --resume", err=True)
+            sys.exit(3)
         if fit_n:
             doc["correction"] = _fit(doc, fit_n, fit_seed, fit_kind, how, store, resume=resume, rounds=ROUNDS,
                                      export_jobs=export_jobs)
