@@ -139,7 +139,7 @@ BAD_SPEC_FIELDS = [
     ("resolution", "224", "got '224'"), ("resolution", 224.5, "got 224.5"), ("resolution", 10**50, "got 1000"),
     ("resolution", True, "got True"), ("resolution", INF, "got inf"),
     ("classes", 0, "expected an integer in 1..100,000, got 0"), ("classes", -1, "got -1"),
-    ("dropout", -0.1, "expected a number in 0..1, got -0.1"), ("dropout", NAN, "got nan"), ("dropout", 2, "got 2.0"),
+    ("dropout", -0.1, "expected a number in 0..1, got -0.1"), ("dropout", NAN, "got nan"), ("dropout", 2, "got 2"),
     ("dropout", "0.2", "got '0.2'"),
     ("knobs", "width", "expected a list"), ("knobs", ["width", "depth"], "knobs[2]: expected one of width, res"),
     ("knobs", [["width"]], "knobs[1]: expected one of"), ("knobs", ["d"], "add a 'space' section"),

@@ -92,7 +92,7 @@ def _blocks(d, path: str) -> tuple[BlockDef, ...]:
         nl = nonlinearity(f["nl"], f"{rpath}.nl")
         for j in range(f["n"]):
             blocks.append(BlockDef(k=f["k"], out=f["out"], s=f["s"] if j == 0 else 1, nl=nl, se=se,
-                                   exp=f.get("exp"), t=f.get("t")))
+                                   exp=f.get("exp"), t=float(f["t"]) if "t" in columns else None))
     return tuple(blocks)
 
 
