@@ -6,10 +6,15 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run test clean
 
-$(STAMP): pyproject.toml
+# ExecuTorch declares coremltools, scikit-learn, hydra and test tools it does not need to export or
+# run: it goes in without them, what it does need is in pyproject.toml's dependencies
+EXECUTORCH := executorch==1.5.1
+
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --no-deps '$(EXECUTORCH)'
 	touch $(STAMP)
 
 install: $(STAMP)

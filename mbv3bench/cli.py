@@ -6,8 +6,9 @@ import sys
 
 import click
 
-from .core.errors import UserError
+from .core.errors import UserError, cut
 from .core.registry import EXPORT_FORMATS, PRECISIONS, RUNTIMES
+from .core.registry import DEFAULT_RUNTIMES
 from .options import open_target as _open_target, phone_options as _phone_options
 from .options import protocol as _protocol, protocol_options as _protocol_options
 
@@ -19,15 +20,19 @@ class _Cli(click.Group):
     `error: ...` and exit code 2, never a usage block or a traceback."""
 
     def main(self, *args, **kwargs):
+        from .core.interrupts import signals_interrupt
+
         try:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            with signals_interrupt():   # SIGTERM and SIGHUP take Ctrl-C's way out
+                return super().main(*args, standalone_mode=False, **kwargs)
         except click.exceptions.UsageError as e:
             names, ctx = [], e.ctx  # the subcommands, e.g. "mbv3bench devices add: "
             while ctx is not None and ctx.parent is not None:
                 names.insert(0, ctx.info_name)
                 ctx = ctx.parent
             command = f"mbv3bench {' '.join(names)}: " if names else ""
-            click.echo(f"error: {command}{e.format_message()} (see --help)", err=True)
+            # click quotes a bad value whole: a 5,000-digit number must not become the message
+            click.echo(f"error: {command}{cut(e.format_message(), 300)} (see --help)", err=True)
             sys.exit(2)
         except click.exceptions.Abort:
             click.echo("interrupted", err=True)
@@ -114,7 +119,8 @@ def summary(variant: str, as_json: bool):
 
     from .ui import console
 
-    table = Table(title=f"{doc['variant']} at {doc['resolution']}x{doc['resolution']} "
+    res = doc["resolution"]
+    table = Table(title=f"{doc['variant']} at {res if isinstance(res, str) else f'{res}x{res}'} "
                         "(analytic: MAdds of conv/linear, bytes = float32 activations in+out + weights)")
     for col in ("layer", "op", "in", "out", "MAdds", "params", "bytes"):
         table.add_column(col, justify="right" if col in ("MAdds", "params", "bytes") else "left")
@@ -164,8 +170,8 @@ def _split(values: str) -> list[str]:
 @click.option("--device", default="local", show_default=True, help="A profile in devices/ (or --devices-dir).")
 @click.option("--models", default="mobilenet_v3_large,mobilenet_v3_small", show_default=True,
               help="Comma-separated variants, e.g. mobilenet_v3_large:width=0.75,res=160,mobilenet_v2.")
-@click.option("--runtimes", default="litert,onnxruntime", show_default=True,
-              help="Comma-separated: " + ", ".join(RUNTIMES) + ".")
+@click.option("--runtimes", help="Comma-separated: " + ", ".join(RUNTIMES) + " (default: what the device runs; "
+                                  + "; ".join(f"{kind}: {','.join(r)}" for kind, r in DEFAULT_RUNTIMES.items()) + ").")
 @click.option("--precision", default="fp32", show_default=True,
               help="Comma-separated: " + ", ".join(PRECISIONS) + " (int8-fhs: int8 with float h-swish); "
                    "int8 runs on litert only.")
@@ -188,6 +194,7 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
     from pathlib import Path
 
     from .core.output import check_writable, dumps, layers_csv, write_atomic, write_new
+    from .core.registry import device_runtimes
     from .core.results import envelope
     from .progress import RunDisplay
     from .report.run_table import describe, ratios_table, results_table
@@ -199,7 +206,8 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
 
     protocol = _protocol(kw)
     kind = load_device(device)["kind"]   # a bad device name fails before anything else
-    cells = plan_grid(split_variant_list(models), _split(runtimes), _split(precision))
+    runtimes = device_runtimes(kind, device, None if runtimes is None else _split(runtimes))
+    cells = plan_grid(split_variant_list(models), runtimes, _split(precision))
     if not cells:
         raise UserError("nothing to measure: --models, --runtimes and --precision leave an empty grid")
     if metric == "instructions":
@@ -210,7 +218,7 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
         for runtime in dict.fromkeys(c.runtime for c in cells):
             check_runtime(runtime)
     # every output is checked before anything is measured: a result is never lost to a bad path
-    from .export.artifacts import artifact_dir
+    from .export.artifacts import artifact_dir, tool_versions
 
     check_writable(Path(out_dir), "folder")
     check_writable(artifact_dir(), "folder")
@@ -231,7 +239,7 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
                 click.echo(f"interrupted: {sum(1 for r in display.done if r.ok)} finished "
                            f"measurement(s) are in {db}; run again with --resume to continue", err=True)
                 sys.exit(130)
-        text = dumps(envelope(results, target.describe(), protocol=protocol.as_dict()))
+        text = dumps(envelope(results, target.describe(), protocol=protocol.as_dict(), versions=tool_versions()))
         stamp = time.strftime("%Y%m%d-%H%M%S")
         json_path = write_new(Path(out_dir), f"results-{stamp}", ".json", text)
         csv_path = write_new(Path(out_dir), f"layers-{stamp}", ".csv", layers_csv(results))
@@ -265,16 +273,19 @@ def profile(model, runtime, device, group_depth, per_op, as_json, rebuild, **kw)
     from pathlib import Path
 
     from .core.output import dumps
-    from .core.registry import FILE_SUFFIXES
+    from .core.registry import FILE_SUFFIXES, device_runtimes
     from .core.results import envelope
     from .report.run_table import describe, results_table
     from .runner import Settings, file_subject, measure, plan_grid, variant_subject
     from .runtimes.grouping import Grouping
+    from .targets.profiles import load_device
     from .ui import console
 
     if group_depth and per_op:
         raise UserError("--group-depth and --per-op exclude each other")
     protocol = _protocol(kw)
+    if runtime is not None:
+        device_runtimes(load_device(device)["kind"], device, [runtime])
     path = Path(model)
     if path.suffix in FILE_SUFFIXES or path.exists():
         subject = file_subject(path, runtime)

@@ -30,7 +30,7 @@ def protocol_options(f, defaults: ProtocolDefaults = PROTOCOL):
         click.option("--block-runs", default=P.block_runs, show_default=True,
                      help="Invokes per block: a round times one block of every cell."),
         click.option("--target-ci", default=P.target_ci, show_default=True,
-                     help="Measure until every 95%% interval (cells and their ratios) is within this many "
+                     help="Measure until every 95% interval (cells and their ratios) is within this many "
                           "percent of its estimate, or --max-secs is up; 0: just --processes."),
         click.option("--threads", default=P.threads, show_default=True, help="Runtime threads (the paper: 1)."),
         click.option("--core", type=int, help="Core to pin (default: the device profile's; local: the last)."),

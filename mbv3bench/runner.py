@@ -1,5 +1,5 @@
-"""The benchmark run: models x runtimes (x precisions) on one target. The cells of one runtime are
-measured together, in rounds (measure/adaptive.py), and stored the moment their group finishes.
+"""The benchmark run: models x runtimes (x precisions) on one target. The cells of runtimes that share
+a worker process (core.registry.SHARED_WORKER_RUNTIMES) are measured together, in rounds (measure/adaptive.py), and stored the moment their group finishes.
 Data flows one way: variant -> artifact -> measure_cells -> store -> report.
 """
 from __future__ import annotations
@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Callable
 
 from .zoo.arch import Network, resolve
-from .export.artifacts import exporter_versions, foreign_artifact, get_artifact, model_input_shape, sha256_file
+from .export.artifacts import foreign_artifact, get_artifact, model_input_shape, sha256_file, tool_versions
 from .zoo.cost import summary
 from .core.errors import DeviceLost, UserError
 from .measure import blockstats
 from .measure.adaptive import Interrupted, Snapshot, measure_jobs
 from .measure.protocol import LATENCY_KEYS, Protocol, statistics, summary_statistics
-from .core.registry import check_precision, check_runtime, format_of, native_runtime
+from .core.registry import check_precision, check_runtime, format_of, native_runtime, worker_group
 from .core.results import Job, LayerTime, Latency, OpRow, RawMeasurement, Result
 from .runtimes.grouping import choose_grouping, op_rows
 from .zoo.spec import parse_variant
@@ -255,11 +255,11 @@ def run_grid(cells: list[Cell], target, protocol: Protocol, settings: Settings, 
              resume: bool, on_event: Callable[[str, Cell, Result | None], None] = lambda *a: None,
              on_progress: Callable[[Snapshot], None] | None = None, metric: str = "time",
              rebuild: bool = False) -> list[Result]:
-    """Measures every cell, the cells of a runtime together; returns the results (stored ones for
+    """Measures every cell, the cells of runtimes sharing a worker together; returns the results (stored ones for
     cells --resume skips). A group that fails is measured again cell by cell, so only the failing
     cell is recorded as an error; Ctrl-C or a lost phone stores what the finished processes (phone:
     rounds) measured, then stops."""
-    run_id = store.start_run({**exporter_versions(), "device": target.describe()})
+    run_id = store.start_run({**tool_versions(), "device": target.describe()})
     results: dict[Cell, Result] = {}
 
     def keep(items: list[_Item], measured: list[Result]) -> None:
@@ -295,9 +295,9 @@ def run_grid(cells: list[Cell], target, protocol: Protocol, settings: Settings, 
                                settings=[it.settings for it in items]))
 
     budget = target.memory_budget() if hasattr(target, "memory_budget") else None
-    for runtime in dict.fromkeys(c.runtime for c in cells):
+    for group in dict.fromkeys(worker_group(c.runtime) for c in cells):
         todo = []
-        for cell in (c for c in cells if c.runtime == runtime):
+        for cell in (c for c in cells if worker_group(c.runtime) == group):
             on_event("export", cell, None)
             subject = variant_subject(cell, rebuild)
             s = settings_of(subject, settings, protocol, target.core, metric)

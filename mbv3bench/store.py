@@ -108,6 +108,15 @@ def git_rev(where: Path = Path(__file__).resolve().parent) -> str | None:
         return None
 
 
+def _recorded(text: str | None) -> dict:
+    """A run's recorded versions; what an older or damaged row holds is only not known."""
+    try:
+        found = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 def _damaged(path: Path, why: str) -> UserError:
     return UserError(f"results store {path} is damaged ({why}); keep a copy, then recover what it holds with "
                      f"`sqlite3 {path} .recover | sqlite3 recovered.sqlite`, or pass --db NEW_FILE")
@@ -245,6 +254,12 @@ class Store:
     def measurement_by_key(self, key: str) -> Result:
         rows = self._query("SELECT * FROM measurements WHERE key=? AND status='ok' ORDER BY id DESC LIMIT 1", (key,))
         return self._result(rows[0])
+
+    def runs_of(self, ids: list[int]) -> dict[int, dict]:
+        """measurement id -> what its run recorded (tool versions, the device as described then)."""
+        rows = self._query(f"SELECT m.id, r.versions FROM measurements m JOIN runs r ON r.id = m.run_id "
+                           f"WHERE m.id IN ({', '.join('?' * len(ids))})", list(ids))
+        return {row["id"]: _recorded(row["versions"]) for row in rows}
 
     def _query(self, sql: str, args=()) -> list[dict]:
         try:

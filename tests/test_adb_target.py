@@ -35,8 +35,9 @@ def test_run_on_a_phone(cli, phone, artifact, tmp_path, xnnpack):
     local_shape = result_of(RawMeasurement(samples_ms=[1.0, 2.0]),
                             Subject(VARIANT, "litert", "tflite", None, None, None, (1, 3, 96, 96)),
                             device="local", core=0, settings={"threads": 1}).to_json()
-    (result,) = doc["results"]
-    assert set(doc) == {"schema", "device", "protocol", "results"} and set(result) == set(local_shape)
+    (result,) = doc["results"]   # the phone's default runtimes: litert alone
+    assert (result["runtime"], result["format"]) == ("litert", "tflite")
+    assert set(doc) == {"schema", "device", "protocol", "versions", "results"} and set(result) == set(local_shape)
     assert doc["device"]["model"] == "Pixel 3" and doc["device"]["core"] == 4
     assert result["latency_ms"]["mean"] > 0 and result["latency_ms"]["median"] > 0 and result["n"] == 5 * ROUNDS
     assert [len(b) for b in result["blocks_ms"]] == [1] * ROUNDS and result["rounds"]["processes"] == ROUNDS
@@ -55,6 +56,19 @@ def test_run_on_a_phone(cli, phone, artifact, tmp_path, xnnpack):
     assert not phone.device_path("/data/local/tmp/mbv3bench").exists()  # cleaned up
     key = Path(os.environ["MBV3BENCH_ADB_KEY"])
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("args, runtime", [
+    (["run", "--models", VARIANT, "--runtimes", "onnxruntime"], "onnxruntime"),
+    (["run", "--models", VARIANT, "--runtimes", "litert,torch"], "torch"),
+    (["profile", VARIANT, "--runtime", "onnxruntime"], "onnxruntime"),
+    (["lut", "build", "--space", "ofa_mobilenet_v3", "--res", "160", "--runtime", "onnxruntime", "-o", "t.json"],
+     "onnxruntime"),
+])
+def test_a_runtime_a_phone_cannot_run_is_refused_before_anything_runs(cli, phone, args, runtime):
+    code, _, stderr = cli(*args, "--device", "pixel3", "--serial", phone.address)
+    assert code == 2 and stderr == f"error: runtime {runtime} cannot run on device pixel3 (android); it runs: litert\n"
+    assert phone.shell_commands == []   # the phone was never asked anything
 
 
 def test_disconnect_mid_grid_then_resume(cli, artifact, two_variants, tmp_path):

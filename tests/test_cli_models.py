@@ -45,7 +45,7 @@ def test_help_does_not_import_torch():
 
 
 @pytest.mark.parametrize("args, names", [
-    (["table", "--paper-table", "7"], "'7' is not one of '3', '4', '5'"),
+    (["table", "--paper-table", "8"], "'8' is not one of '3', '4', '5', '6', '7'"),
     (["run", "--runs", "abc"], "'abc' is not a valid integer"),
     (["bogus"], "No such command 'bogus'"),
     (["summary"], "Missing argument 'VARIANT'"),

@@ -7,6 +7,7 @@ from mbv3bench.compare.verdict import Ratio, corrected, layer_attribution, ratio
 from mbv3bench.core.results import LayerTime, Latency, Result, envelope
 
 DEVICE = {"name": "local", "kind": "local", "cpu_model": "Test CPU", "core": 1}
+VERSIONS = {"ai-edge-litert": "2.3.0", "onnxruntime": "1.20.0", "torch": "2.13.0"}
 
 
 def _result(variant="mobilenet_v3_small", ms=3.0, half_ci=0.01, sha="a", layers=(("stem", 0.5), ("bneck1", 2.0)),
@@ -17,8 +18,9 @@ def _result(variant="mobilenet_v3_small", ms=3.0, half_ci=0.01, sha="a", layers=
                   settings={"threads": threads, "format": "tflite", "xnnpack": True}, artifact_sha256=sha)
 
 
-def _save(path, results, device=DEVICE):
-    path.write_text(json.dumps(envelope(results, device, protocol={})))
+def _save(path, results, device=DEVICE, versions=None):
+    """A document as `run --json` writes it."""
+    path.write_text(json.dumps(envelope(results, device, protocol={}, versions=versions or VERSIONS)))
     return str(path)
 
 

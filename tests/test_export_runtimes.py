@@ -170,7 +170,7 @@ def test_onnxruntime_output_and_profile(onnx_path, x, reference, opt_level):
     session = runtime.load(onnx_path, threads=1)
     runtime.bind_input(session, x)
     runtime.run(session)
-    assert np.abs(runtime.output(session) - reference).max() < 1e-4
+    assert np.abs(runtime.outputs(session)[0] - reference).max() < 1e-4
 
     # Profile and timed runs alternate, so that load from other processes hits both alike.
     profiled_ms = timed_ms = 0.0
@@ -200,7 +200,7 @@ def test_torch_runtime(model, x, reference):
     session = runtime.load(model, threads=1)
     runtime.bind_input(session, x)
     runtime.run(session)
-    assert np.abs(runtime.output(session) - reference).max() < 1e-5
+    assert np.abs(runtime.outputs(session)[0] - reference).max() < 1e-5
     rows = runtime.profile(model, threads=1, x=x, runs=10).ops
     assert [row.layer for row in rows] == LAYERS
     assert rows[0].op == "Sequential" and all(row.ms > 0 for row in rows)

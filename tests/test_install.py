@@ -74,3 +74,14 @@ def test_user_folders_add_specs_and_profiles(installed, tmp_path):
     assert code == 2 and err.startswith("error: unknown network 'my_net'")
     code, _, err = run("--models-dir", str(tmp_path / "nope"), "models")
     assert code == 2 and err.strip() == f"error: --models-dir {tmp_path / 'nope'}: not a folder"
+
+
+def test_the_schemas_ship_and_check_what_is_read(installed, tmp_path):
+    _, _, run = installed
+    table = REPO / "reports" / "reference" / "lut" / "ofa_mobilenet_v3-160.json"
+    code, out, err = run("lut", "predict", "ofa_mobilenet_v3:res=160", "--lut", str(table))
+    assert code == 0 and " ms " in out, err
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"schema": 1, "device": {"name": "local"}, "results": [{"variant": 1}]}))
+    code, _, err = run("baseline", "show", str(bad))
+    assert code == 2 and f"{bad}: results[0]" in err, err

@@ -11,7 +11,7 @@ from conftest import REPO
 from mbv3bench.core.errors import UserError
 from mbv3bench.lut import table
 from mbv3bench.lut.blocks import sample
-from mbv3bench.lut.predict import Predictor, read_ids
+from mbv3bench.lut.predict import Predictor
 from mbv3bench.lut.stats import errors, kendall_tau, line_fit
 from mbv3bench.zoo.spec import parse_variant
 
@@ -121,10 +121,6 @@ def test_ofa_export_loads_as_once_for_alls_table(tiny):
     assert lut["Conv-input:64x64x3-output:32x32x8"]["mean"] == 1.0
     csv_rows = table.csv_table(doc).splitlines()
     assert csv_rows[0].startswith("variant,ofa_key,ms,") and len(csv_rows) == len(doc["blocks"]) + 1
-
-
-def test_read_ids_skips_blanks_and_comments():
-    assert read_ids("a\n\n# note\nb  # why\n") == ["a", "b"]
 
 
 def test_build_fit_predict_validate_export_through_the_cli(cli, tiny, tmp_path):

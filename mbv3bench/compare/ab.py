@@ -32,7 +32,7 @@ def _paired(b: Result) -> Ratio | None:
 
 
 def _measure(a: str, b: str, runtime: str, metric: str, target, store) -> tuple[Result, Result]:
-    from ..export.artifacts import exporter_versions
+    from ..export.artifacts import tool_versions
     from ..measure.adaptive import Interrupted
     from ..measure.protocol import Protocol
     from ..runner import Settings, count_cells, measure_cells, results_of, settings_of
@@ -47,7 +47,7 @@ def _measure(a: str, b: str, runtime: str, metric: str, target, store) -> tuple[
         raise e.cause from None
     kept = [settings_of(s, settings, protocol, target.core, metric) for s in subjects]
     results = results_of(raws, subjects, device=target.name, core=target.core, settings=kept)
-    run_id = store.start_run({**exporter_versions(), "device": target.describe(), "compare": [a, b]})
+    run_id = store.start_run({**tool_versions(), "device": target.describe(), "compare": [a, b]})
     for s, st, r in zip(subjects, kept, results):   # the evidence behind the verdict stays in the store
         r.id = store.add_measurement(run_id, measurement_key(s.name, s.sha256 or "torch", s.runtime, target.name,
                                                              st), r)

@@ -1,5 +1,7 @@
-"""Baselines meant to be committed: a results document plus where it came from (tool and runtime
-versions, device, git revision, when), so a later comparison can refuse one that does not fit."""
+"""Baselines meant to be committed: a results document plus where it came from (the versions its
+results were measured with, device, git revision, when), so a later comparison can tell what
+changed. The versions and the device's description are those of the results' own runs, never
+this process's."""
 from __future__ import annotations
 
 import getpass
@@ -8,17 +10,37 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from ..core.registry import RUNTIME_PACKAGES
 from ..core.results import Result, envelope
-from ..export.artifacts import exporter_versions
+from ..export.artifacts import EXPORTERS
 from ..store import git_rev
 
+PACKAGES = {*EXPORTERS, *RUNTIME_PACKAGES.values()}   # what a run records beside them is no version
 
-def provenance() -> dict:
-    return {"tool": "mbv3bench", "tool_version": metadata.version("mbv3bench"), "versions": exporter_versions(),
+
+def provenance(versions: dict | None) -> dict:
+    return {"tool": "mbv3bench", "tool_version": metadata.version("mbv3bench"), "versions": versions or None,
             "git_rev": git_rev(Path.cwd()), "tool_git_rev": git_rev(), "host": platform.node(), "user": getpass.getuser(),
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
-def baseline_document(results: list[Result], device: dict, source: str) -> dict:
+def merged_versions(recorded: list[dict]) -> dict:
+    """One package -> version map of several runs: a package they disagree on keeps every version
+    (`2.2.0 | 2.3.0`), so a comparison sees it differ from any single one."""
+    merged: dict[str, list] = {}
+    for versions in recorded:
+        for package, version in versions.items():
+            if package in PACKAGES and version not in merged.setdefault(package, []):
+                merged[package].append(version)
+    return {p: v[0] if len(v) == 1 else " | ".join(map(str, v)) for p, v in merged.items()}
+
+
+def of_results(described: dict, results: list[Result]) -> dict:
+    """The device's description with the core its results ran on (None when they ran on several)."""
+    cores = {r.core for r in results}
+    return {**described, "core": cores.pop() if len(cores) == 1 else None}
+
+
+def baseline_document(results: list[Result], device: dict, source: str, versions: dict | None) -> dict:
     ok = [r for r in results if r.ok]
-    return envelope(ok, device, kind="baseline", source=source, provenance=provenance())
+    return envelope(ok, of_results(device, ok), kind="baseline", source=source, provenance=provenance(versions))

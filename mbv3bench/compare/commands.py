@@ -1,13 +1,17 @@
 """`mbv3bench compare` and `mbv3bench baseline`: latency regression checks for CI. Exit codes:
-1 when any cell regressed, 0 otherwise, 2 on bad input."""
+1 when any cell regressed; 2 on bad input, when a cell in both could not be compared, or on any
+failure (a crash must never read as a regression); 0 otherwise."""
 from __future__ import annotations
 
+import functools
+import math
 import sys
+import traceback
 from pathlib import Path
 
 import click
 
-from ..core.errors import UserError
+from ..core.errors import UserError, one_line
 
 METRICS = ("time", "instructions")
 DEFAULT_THRESHOLD = {"time": 2.0, "instructions": 1.0}   # time: 2x the A-vs-A spread seen here (benchmarks/false_alarms.py)
@@ -20,8 +24,35 @@ def _emit(comparisons, unmatched, header: dict, fmt: str, summary: str | None) -
     if summary:   # e.g. $GITHUB_STEP_SUMMARY: the Markdown whatever --format prints
         with open(summary, "a") as f:
             f.write(markdown(comparisons, unmatched, header))
-    if any(c.verdict == "regression" for c in comparisons):
+    from .verdict import NOT_COMPARED
+
+    verdicts = {c.verdict for c in comparisons}
+    if "regression" in verdicts:
         sys.exit(1)
+    if NOT_COMPARED in verdicts:
+        sys.exit(2)
+
+
+def _finite(ctx, param, value):
+    if value is not None and not math.isfinite(value):   # NaN passes a range check: every test with it is false
+        raise click.BadParameter(f"{value} is not a finite number")
+    return value
+
+
+def _never_a_regression(command):
+    """CI reads exit 1 as "regression": anything unexpected becomes one line and exit 2 (nothing was
+    compared), with where it happened, instead of a traceback and exit 1."""
+    @functools.wraps(command)
+    def guarded(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (UserError, click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as e:
+            frame = traceback.extract_tb(e.__traceback__)[-1]
+            raise UserError(f"compare failed ({one_line(e, typed=True)} at {Path(frame.filename).name}:"
+                            f"{frame.lineno}): nothing was compared; this is a bug, please report it") from None
+    return guarded
 
 
 @click.command()
@@ -29,7 +60,7 @@ def _emit(comparisons, unmatched, header: dict, fmt: str, summary: str | None) -
 @click.option("--ab", nargs=2, metavar="A B", help="Measure A and B now, interleaved: variants or model files.")
 @click.option("--runtime", "runtimes", multiple=True, help="Runtime(s) for --ab (default litert); repeatable.")
 @click.option("--metric", type=click.Choice(METRICS), default="time", show_default=True)
-@click.option("--threshold", type=click.FloatRange(min=0, max=1000), help="Smallest change that counts, in % "
+@click.option("--threshold", type=click.FloatRange(min=0, max=1000), callback=_finite, help="Smallest change that counts, in % "
               "(default 2 for time, 1 for instructions).")
 @click.option("--reference", help="Saved files: a cell unchanged between them, whose ratio is the host's drift.")
 @click.option("--format", "fmt", type=click.Choice(("md", "json", "text")), default="text", show_default=True)
@@ -38,11 +69,13 @@ def _emit(comparisons, unmatched, header: dict, fmt: str, summary: str | None) -
 @click.option("--device", default="local", show_default=True, help="--ab: where to measure.")
 @click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False),
               help="--ab: the results store the measurements go into.")
+@_never_a_regression
 def compare(files, ab, runtimes, metric, threshold, reference, fmt, summary, device, db):
     """Is B slower than A? `compare BASELINE CURRENT` (two saved results: run --json files or baselines)
     or `compare --ab A B` (both measured now, interleaved on one core: the strongest test on a noisy
     runner). Verdicts: regression (slower by more than --threshold AND significant), improvement,
-    unchanged. Exit 1 on any regression."""
+    unchanged, not compared (nothing to test). Exit 1 on any regression; 2 on bad input or when a
+    cell could not be compared; 0 otherwise."""
     threshold = (DEFAULT_THRESHOLD[metric] if threshold is None else threshold) / 100
     if ab and files:
         raise UserError("give either two saved files or --ab A B, not both")
@@ -87,36 +120,46 @@ def baseline_save(file, source, db, device, runtime, models):
         from .saved import load_document
 
         doc = load_document(source)
-        results, described, origin = doc.results, doc.device, str(source)
+        results, described, origin, versions = doc.results, doc.device, str(source), doc.versions
     else:
-        results, described, origin = _from_store(db, device, runtime, models)
+        results, described, origin, versions = _from_store(db, device, runtime, models)
     if not results:
         raise UserError(f"nothing to save: no successful result in {source or db}"
                         + ("" if source else f" for device {device}"))
-    write_atomic(Path(file), dumps(baseline_document(results, described, origin)) + "\n")
+    write_atomic(Path(file), dumps(baseline_document(results, described, origin, versions)) + "\n")
     click.echo(f"wrote {file}: {len(results)} result(s) on {described.get('name', device)}, from {origin}")
 
 
 def _from_store(db, device, runtime, models):
+    """The store's latest result of each cell, with the versions and the device's description its
+    runs recorded (the device as described now only where a run recorded none)."""
     from ..core.registry import check_runtime
     from ..store import Store
     from ..targets import open_target
     from ..targets.profiles import load_device
     from ..zoo.spec import parse_variant, split_variant_list
+    from .baseline import merged_versions
 
     profile = load_device(device)
     wanted = {str(parse_variant(v)) for v in split_variant_list(models)} if models else None
     with Store(db, readonly=True) as store:
-        results = [r for r in store.measurements(device=device, runtime=check_runtime(runtime) if runtime else None)
-                   if wanted is None or r.variant in wanted]
-    described = open_target(profile).describe() if profile["kind"] == "local" else {"name": device, **profile}
-    return results, described, f"store {db}"
+        latest = {(r.variant, r.runtime, r.format): r   # ordered by id: the last is the latest
+                  for r in store.measurements(device=device, runtime=check_runtime(runtime) if runtime else None)
+                  if wanted is None or r.variant in wanted}
+        results = list(latest.values())
+        runs = store.runs_of([r.id for r in results])
+    recorded = [runs.get(r.id, {}) for r in results]
+    described = next((v["device"] for v in reversed(recorded) if isinstance(v.get("device"), dict)), None)
+    if described is None:
+        described = open_target(profile).describe() if profile["kind"] == "local" else {"name": device, **profile}
+    return results, described, f"store {db}", merged_versions(recorded)
 
 
 @baseline.command("show")
 @click.argument("file", type=click.Path(dir_okay=False))
 def baseline_show(file):
     """What a baseline holds and where it came from."""
+    from ..core.output import num
     from .saved import load_document
 
     doc = load_document(file)
@@ -124,7 +167,7 @@ def baseline_show(file):
     click.echo(f"{file}: {len(doc.results)} result(s) on {doc.device.get('name')} "
                f"({doc.device.get('cpu_model') or doc.device.get('model') or 'unknown CPU'})")
     if prov:
-        versions = ", ".join(f"{k} {v}" for k, v in (prov.get("versions") or {}).items() if v)
+        versions = ", ".join(f"{k} {v}" for k, v in doc.versions.items() if v) or "versions not recorded"
         click.echo(f"saved {prov.get('saved_at')} by {prov.get('user')}@{prov.get('host')}, git {prov.get('git_rev')}, "
                    f"mbv3bench {prov.get('tool_version')}; {versions}")
     else:
@@ -133,5 +176,5 @@ def baseline_show(file):
         ms, stat = r.headline()
         lo, hi = r.latency.ci95
         ci = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
-        click.echo(f"  {r.variant} on {r.runtime} ({r.format}): {stat} {ms:.3f} ms{ci}, n={r.n}, "
-                   f"threads {r.settings.get('threads')}")
+        click.echo(f"  {r.variant} on {r.runtime} ({r.format}): {stat} {num(ms)} ms{ci}, n={r.n}, "
+                   f"threads {r.settings.get('threads')}, core {r.core}")

@@ -1,7 +1,9 @@
 """Is B slower than A? A ratio with its interval and a test, turned into one verdict with a
 threshold, the way asv tells a regression from noise: `regression` only when B is slower by more
 than the threshold AND the difference is significant; `improvement` the same the other way;
-`unchanged` otherwise. Plus which layers account for a change."""
+`unchanged` otherwise; NOT_COMPARED where there was nothing to test and REFERENCE for the one cell
+whose ratio is the host's drift (neither is ever "unchanged"). Plus which layers account for a
+change."""
 from __future__ import annotations
 
 import math
@@ -10,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from ..core.results import Result
 
 ALPHA = 0.05               # significance level of the test
+NOT_COMPARED = "not compared"
+REFERENCE = "reference"
 Z95 = 1.959963984540054
 
 
@@ -29,11 +33,11 @@ class Comparison:
     runtime: str
     format: str | None
     metric: str              # time | instructions
-    a_value: float
-    b_value: float
-    ratio: float
-    ci95: tuple[float, float]
-    p_value: float
+    a_value: float | None
+    b_value: float | None
+    ratio: float | None      # None: NOT_COMPARED, `how` says why
+    ci95: tuple[float | None, float | None]
+    p_value: float | None
     verdict: str
     how: str
     layers: list[dict] = field(default_factory=list)
@@ -45,7 +49,10 @@ class Comparison:
 
 
 def verdict(ratio: Ratio, threshold: float) -> str:
-    """threshold: the smallest change that matters, as a fraction (0.05 = 5%)."""
+    """threshold: the smallest change that matters, as a fraction (0.05 = 5%). A NaN threshold
+    would make every comparison false, so every regression "unchanged": refused."""
+    if not 0 <= threshold < math.inf:
+        raise ValueError(f"threshold {threshold!r}: expected a finite fraction >= 0")
     significant = ratio.p_value < ALPHA
     if significant and ratio.value > 1 + threshold and ratio.ci95[0] > 1:
         return "regression"

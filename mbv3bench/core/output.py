@@ -14,10 +14,10 @@ from .errors import UserError
 from .results import Result
 
 
-def dumps(doc: Any) -> str:
+def dumps(doc: Any, indent: int | None = 2) -> str:
     """Strict JSON: a number that is not finite is an error here, never `Infinity` in a file."""
     try:
-        return json.dumps(doc, indent=2, allow_nan=False)
+        return json.dumps(doc, indent=indent, allow_nan=False)
     except ValueError:
         raise UserError(f"refusing to write a non-finite number as JSON: {_first_non_finite(doc)}") from None
 

@@ -22,14 +22,26 @@ FORMATS = {f.name: f for f in (
     Format("tflite-int8", ".tflite", "litert", "int8", "full-integer int8 TFLite (ai-edge-quantizer)"),
     Format("tflite-int8-fhs", ".tflite", "litert", "int8-fhs", "int8 TFLite with HARD_SWISH kept in float"),
     Format("onnx", ".onnx", "onnxruntime", "fp32", "ONNX opset 17, BatchNorm folded"),
+    Format("pte", ".pte", "executorch", "fp32", "ExecuTorch program, XNNPACK delegate (torch.export)"),
+    Format("pte-int8", ".pte", "executorch", "int8", "ExecuTorch int8 program (pt2e, XNNPACKQuantizer per-channel)"),
     Format("torch", "", "torch", "fp32", "the torch module itself (eager)"),
 )}
 EXPORT_FORMATS = tuple(name for name, f in FORMATS.items() if f.suffix)
-RUNTIMES = ("litert", "onnxruntime", "torch")
+RUNTIMES = ("litert", "onnxruntime", "executorch", "torch")
+# the package whose version is the runtime's (a saved document records them; compare checks them)
+RUNTIME_PACKAGES = {"litert": "ai-edge-litert", "onnxruntime": "onnxruntime", "executorch": "executorch", "torch": "torch"}
+# Runtimes whose libraries load side by side in one worker process: their cells are measured in the
+# same rounds, so a cross-runtime ratio is paired like one between variants. Each other runtime
+# is measured in rounds of its own.
+SHARED_WORKER_RUNTIMES = ("litert", "executorch", "onnxruntime")
 PRECISIONS = ("fp32", "int8", "int8-fhs")
+# what a kind of device (devices/*.yaml `kind`) can run, and what `run` measures there by default:
+# a phone runs .tflite files through TFLite's benchmark_model, nothing else
+DEVICE_RUNTIMES = {"local": RUNTIMES, "android": ("litert",)}
+DEFAULT_RUNTIMES = {"local": ("litert", "onnxruntime"), "android": ("litert",)}
 ORT_OPT_LEVELS = ("disable", "basic", "extended", "all")
 # a file another tool made: its suffix says its format
-FILE_SUFFIXES = {".onnx": "onnx", ".tflite": "tflite"}
+FILE_SUFFIXES = {".onnx": "onnx", ".tflite": "tflite", ".pte": "pte"}
 
 
 @dataclass(frozen=True)
@@ -56,8 +68,38 @@ def _check(kind: str, name: str, allowed) -> str:
     return name
 
 
+def package_versions(packages) -> dict:
+    """The installed version of each package (None: not installed)."""
+    from importlib import metadata
+
+    versions = {}
+    for package in packages:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def runtime_versions() -> dict:
+    """What a measurement ran with: each runtime's package version."""
+    return package_versions(RUNTIME_PACKAGES.values())
+
+
 def check_runtime(name: str) -> str:
     return _check("runtime", name, RUNTIMES)
+
+
+def device_runtimes(kind: str, device: str, asked: list[str] | None) -> list[str]:
+    """The runtimes to measure on `device` (of `kind`): the ones asked, each checked to be one the
+    device can run, or (None) the kind's default."""
+    if asked is None:
+        return list(DEFAULT_RUNTIMES[kind])
+    can = DEVICE_RUNTIMES[kind]
+    for name in asked:
+        if check_runtime(name) not in can:
+            raise UserError(f"runtime {name} cannot run on device {device} ({kind}); it runs: {', '.join(can)}")
+    return asked
 
 
 def check_precision(name: str) -> str:
@@ -87,6 +129,11 @@ def require_format(runtime: str, precision: str) -> str:
         have = [f.runtime for f in FORMATS.values() if f.precision == precision]
         raise UserError(f"precision {precision} exists only for runtime {', '.join(have)}: use --runtime {have[0]}")
     return fmt
+
+
+def worker_group(runtime: str) -> str:
+    """The runtimes measured in the same rounds as `runtime`, by name."""
+    return "+".join(SHARED_WORKER_RUNTIMES) if runtime in SHARED_WORKER_RUNTIMES else runtime
 
 
 def native_runtime(fmt: str) -> str:

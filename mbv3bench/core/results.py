@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from .errors import UserError
-
 SCHEMA = 1
 LATENCY_KEYS = ("median", "mean", "std", "p10", "p90", "ci95", "min", "max")
 
@@ -173,12 +171,11 @@ class Result:
 
     @classmethod
     def from_json(cls, d: dict) -> "Result":
-        try:
-            return cls(**{**_known(cls, d), "latency": Latency.from_json(d.get("latency_ms")),
-                          "per_layer": [LayerTime(**r) for r in d.get("per_layer") or []],
-                          "init_layers": [LayerTime(**r) for r in d.get("init_layers") or []]})
-        except (TypeError, KeyError) as e:
-            raise UserError(f"not a mbv3bench result: {e}") from None
+        """A result of a document already checked against results-v1.schema.json (core.documents),
+        which is what makes these keys and types safe to take."""
+        return cls(**{**_known(cls, d), "latency": Latency.from_json(d.get("latency_ms")),
+                      "per_layer": [LayerTime(**_known(LayerTime, r)) for r in d.get("per_layer") or []],
+                      "init_layers": [LayerTime(**_known(LayerTime, r)) for r in d.get("init_layers") or []]})
 
     def as_resumed(self) -> "Result":
         return replace(self, resumed=True)

@@ -3,10 +3,12 @@
 file, and numbers are bounded and finite before anything stores or multiplies them."""
 from __future__ import annotations
 
+import codecs
 import math
 import os
 import re
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -82,6 +84,37 @@ def read_text(path: Path, limit: int, what: str) -> str:
         line = data.count(b"\n", 0, e.start) + 1
         raise UserError(f"{display(Path(path))}:{line}: {what} is not UTF-8 text "
                         f"(byte 0x{data[e.start]:02x} at offset {e.start})") from None
+
+
+def text_lines(path: Path, max_bytes: int, what: str) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each line of the file, read one at a time, so a file of millions of
+    lines is never held whole and a pipe or /dev/stdin works as well. A line longer than
+    `max_bytes` (a file with no line breaks) is refused before more of it is read; a byte-order
+    mark is dropped; errors name FILE:LINE."""
+    path = Path(path)
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise _cannot_read(path, e) from None
+    with f:
+        n = 0
+        while True:
+            try:
+                raw = f.readline(max_bytes + 1)
+            except OSError as e:
+                raise _cannot_read(path, e) from None
+            if not raw:
+                return
+            n += 1
+            if len(raw) > max_bytes and not raw.endswith(b"\n"):
+                raise UserError(f"{display(path)}:{n}: {what} is longer than {max_bytes:,} bytes")
+            line = raw.removeprefix(codecs.BOM_UTF8) if n == 1 else raw
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise UserError(f"{display(path)}:{n}: {what} is not UTF-8 text "
+                                f"(byte 0x{line[e.start]:02x} at column {e.start + 1})") from None
+            yield n, text.rstrip("\r\n")
 
 
 def read_yaml(path: Path, limit: int, what: str, error: type[UserError] = UserError):

@@ -15,20 +15,21 @@ import re
 import sys
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import UserError, one_line, shown
 from ..core.output import check_writable
-from ..core.registry import FORMATS, check_format, native_runtime
+from ..core.registry import FILE_SUFFIXES, FORMATS, check_format, native_runtime, package_versions, runtime_versions
 from ..core.untrusted import MiB, check_size, read_bytes, read_head
 from ..runtimes.inputs import SEED, input_array
 from ..zoo.arch import Network, resolve
 from ..zoo.spec import SPEC_LIMIT, Variant, parse_variant, spec_path
 
-EXPORTERS = ("mbv3bench", "torch", "onnx", "onnxscript", "litert-torch", "ai-edge-quantizer", "ai-edge-litert")
+EXPORTERS = ("mbv3bench", "torch", "onnx", "onnxscript", "litert-torch", "ai-edge-quantizer", "ai-edge-litert",
+             "executorch", "torchao")
+FLOAT_FORMATS = ("onnx", "tflite", "pte")   # checked by max abs error; the int8 ones by top-1 agreement
 FP32_TOLERANCE = 1e-4   # max abs error of the logits against torch, relative to their scale when above 1
 MANIFEST_LIMIT = 1 * MiB    # a manifest is about 1 KB
 MODEL_LIMIT = 256 * MiB     # 10x the largest MobileNet-family model; onnx holds a file in memory twice over
@@ -54,13 +55,12 @@ class Artifact:
 
 
 def exporter_versions() -> dict:
-    versions = {}
-    for name in EXPORTERS:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+    return package_versions(EXPORTERS)
+
+
+def tool_versions() -> dict:
+    """What a measurement ran with: the exporters and every runtime (recorded with each run)."""
+    return {**exporter_versions(), **runtime_versions()}
 
 
 def sha256_file(path: Path) -> str:
@@ -71,10 +71,16 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _spec_hash(name: str) -> str:
+    return hashlib.sha256(read_bytes(spec_path(name), SPEC_LIMIT, "model spec")).hexdigest()
+
+
 def _key(v: Variant, fmt: str, versions: dict) -> str:
-    spec_bytes = read_bytes(spec_path(v.name), SPEC_LIMIT, "model spec")
-    doc = json.dumps({"variant": str(v), "spec": hashlib.sha256(spec_bytes).hexdigest(), "format": fmt,
-                      "seed": SEED, "exporters": versions}, sort_keys=True)
+    # a detection or segmentation network is its backbone's spec too
+    backbone = v.spec.backbone
+    doc = json.dumps({"variant": str(v), "spec": _spec_hash(v.name), "format": fmt, "seed": SEED,
+                      "exporters": versions, **({"backbone": _spec_hash(backbone)} if backbone else {})},
+                     sort_keys=True)
     return hashlib.sha256(doc.encode()).hexdigest()
 
 
@@ -94,8 +100,11 @@ def model_input_shape(net: Network, fmt: str) -> tuple[int, ...]:
     return (1, h, w, c) if io_layout(net, fmt)[0] else (1, c, h, w)
 
 
-def _export(module, shape: tuple[int, ...], fmt: str, path: Path) -> None:
-    if fmt == "onnx":
+def _export(module, shape: tuple[int, ...], fmt: str, path: Path, etrecord: Path) -> None:
+    if fmt in ("pte", "pte-int8"):
+        from .pte import export_pte
+        export_pte(module, shape, path, etrecord, int8=fmt == "pte-int8", seed=SEED)
+    elif fmt == "onnx":
         from .onnx import export_onnx
         export_onnx(module, shape, path)
     elif fmt == "tflite":
@@ -106,6 +115,19 @@ def _export(module, shape: tuple[int, ...], fmt: str, path: Path) -> None:
         export_tflite_int8(module, shape, path, float_hswish=fmt == "tflite-int8-fhs", seed=SEED)
 
 
+def _in_order(outputs: list[np.ndarray], wants: list[np.ndarray]) -> np.ndarray:
+    """The runtime's outputs in the module's order, flattened end to end: a converter may order a
+    detector's two outputs (boxes, classes) its own way, their sizes tell them apart."""
+    left, ordered = list(outputs), []
+    for w in wants:
+        match = next((o for o in left if o.size == w.size), None)
+        if match is None:
+            raise RuntimeError(f"the artifact has no output of {w.size} values (the module's shape {w.shape})")
+        left.remove(match)
+        ordered.append(match.ravel())
+    return np.concatenate(ordered)
+
+
 def _check_numerics(module, shape: tuple[int, ...], v: Variant, fmt: str, path: Path) -> dict:
     """Runs the artifact in its runtime against the torch module on seeded random inputs."""
     import torch
@@ -114,18 +136,19 @@ def _check_numerics(module, shape: tuple[int, ...], v: Variant, fmt: str, path: 
 
     runtime = get_runtime(native_runtime(fmt))
     session = runtime.load(path, 1)
-    inputs = [input_array(shape, seed) for seed in range(1 if fmt in ("onnx", "tflite") else 8)]
+    inputs = [input_array(shape, seed) for seed in range(1 if fmt in FLOAT_FORMATS else 8)]
     errors, agree = [], []
     for x in inputs:
         with torch.inference_mode():
-            want = module(torch.from_numpy(x)).numpy()
+            y = module(torch.from_numpy(x))
+        wants = [t.numpy() for t in (y if isinstance(y, tuple) else (y,))]
         runtime.bind_input(session, x)
         runtime.run(session)
-        got = runtime.output(session).reshape(want.shape)
+        want, got = np.concatenate([w.ravel() for w in wants]), _in_order(runtime.outputs(session), wants)
         errors.append(float(np.max(np.abs(got - want))))
         agree.append(bool(got.argmax() == want.argmax()))
     check = {"max_abs_err": max(errors), "logit_scale": float(np.max(np.abs(want)))}
-    if fmt in ("onnx", "tflite"):
+    if fmt in FLOAT_FORMATS:
         limit = FP32_TOLERANCE * max(1.0, check["logit_scale"])
         if check["max_abs_err"] > limit:
             raise UserError(f"{fmt} export of {v} disagrees with torch: max abs error "
@@ -210,12 +233,15 @@ def get_artifact(variant: Variant | str, fmt: str, *, rebuild: bool = False) -> 
     nhwc_in, nhwc_out = io_layout(net, fmt)
     module, shape = build(v, nhwc_in=nhwc_in, nhwc_out=nhwc_out), model_input_shape(net, fmt)
     tmp = Path(stem + ".partial" + FORMATS[fmt].suffix)
+    etrecord = Path(stem + ".partial.etrecord")
     with _output_to(log):
         try:
-            _export(module, shape, fmt, tmp)
+            _export(module, shape, fmt, tmp, etrecord)
         except Exception as e:
             raise UserError(f"{fmt} export of {v} failed: {one_line(e)} (log: {log})") from None
         check = _check_numerics(module, shape, v, fmt, tmp)
+    if etrecord.exists():   # before the program: a cached program always has its record beside it
+        etrecord.replace(path.with_suffix(".etrecord"))
     tmp.replace(path)   # only a checked export gets the cache's name
     sha = sha256_file(path)
     manifest.write_text(json.dumps({"variant": str(v), "format": fmt, "key": key, "sha256": sha,
@@ -283,13 +309,27 @@ def _onnx_input(path: Path) -> tuple[int, ...]:
     return _checked_shape(path, [d.dim_value for d in first.type.tensor_type.shape.dim])
 
 
+def _pte_input(path: Path) -> tuple[int, ...]:
+    head = read_head(path, 8)
+    if len(head) < 8 or head[4:6] != b"ET":
+        raise UserError(f"{path}: not an ExecuTorch program (no ET flatbuffer identifier)")
+    from ..runtimes.executorch import input_shape_of
+
+    try:
+        return _checked_shape(path, input_shape_of(path))
+    except (ValueError, RuntimeError) as e:
+        raise UserError(f"{path}: not a loadable ExecuTorch program ({one_line(e)})") from None
+
+
 def foreign_artifact(path: Path) -> tuple[str, tuple[int, ...]]:
     """The format and input shape of a model file the tool did not build, after checking it is one
     and that its size is within MODEL_LIMIT (the runtimes read it whole)."""
     path = Path(path)
-    if path.suffix not in (".onnx", ".tflite"):
-        raise UserError(f"{path}: unknown model file type {shown(path.suffix)}; allowed: .onnx, .tflite")
+    if path.suffix not in FILE_SUFFIXES:
+        raise UserError(f"{path}: unknown model file type {shown(path.suffix)}; allowed: {', '.join(FILE_SUFFIXES)}")
     check_size(path, MODEL_LIMIT, "a model file")
     if path.suffix == ".tflite":
         return "tflite", _tflite_input(path)
+    if path.suffix == ".pte":
+        return "pte", _pte_input(path)
     return "onnx", _onnx_input(path)

@@ -3,6 +3,7 @@ those are on the user's own device (see README, NAS lookup tables)."""
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -132,12 +133,15 @@ def build_command(space, resolutions, runtime, precision, device, output, resume
     import time
 
     from ..core.output import check_writable
+    from ..core.registry import device_runtimes
     from ..export.artifacts import artifact_dir
     from ..runner import Settings
     from ..store import Store
+    from ..targets.profiles import load_device
     from . import table
     from .measuring import Measuring
 
+    device_runtimes(load_device(device)["kind"], device, [runtime])
     res = _ints(resolutions, "--res")
     blocks = table.plan(space, res)
     stages = sum(1 for key, *_ in blocks if key[2] is not None)
@@ -279,12 +283,15 @@ def validate_command(lut_path, count, seed, reference, plot_path, as_json, devic
 @click.option("--runtime", help="Refuse a table measured on another runtime.")
 @click.option("--reference", help="Also give each prediction as a ratio to this architecture's.")
 @click.option("--raw", is_flag=True, help="The plain sum of blocks, without the table's correction.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON (for a file: one document, written a prediction a line as it comes).")
 def predict_command(what, lut_path, runtime, reference, raw, as_json):
-    """Predicted latency of WHAT: an architecture's variant ID, or a file of IDs (one a line)."""
+    """Predicted latency of WHAT: an architecture's variant ID, or a file of IDs (one a line),
+    predicted and printed line by line."""
     from ..core.output import dumps
     from . import table
-    from .predict import Predictor, read_ids
+    from .batch import id_file, predict_file
+    from .predict import Predictor
     from .render import prediction_doc, prediction_text
 
     doc = table.load(lut_path)
@@ -293,20 +300,15 @@ def predict_command(what, lut_path, runtime, reference, raw, as_json):
                         f"--runtime {runtime}")
     predictor = Predictor(doc, corrected=not raw)
     ref = predictor.predict(reference) if reference else None
-    path = Path(what)
-    if path.is_file():
-        try:
-            ids = read_ids(path.read_text())
-        except (OSError, UnicodeDecodeError) as e:
-            raise UserError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
-        docs = [prediction_doc(predictor.predict(i), ref) for i in ids]
-        if as_json:
-            return click.echo(dumps({"lut": str(lut_path), "predictions": docs}))
-        return click.echo("\n".join(f"{d['variant']}\t{d['predicted_ms']:.4f}\t{d['ci95'][0]:.4f}\t{d['ci95'][1]:.4f}"
-                                    + (f"\t{d['ratio']:.4f}" if ref else "") for d in docs))
-    prediction = predictor.predict(what)
-    d = prediction_doc(prediction, ref, predictor.breakdown(what))
-    click.echo(dumps(d) if as_json else prediction_text(d, doc))
+    path = id_file(what)
+    if path is None:
+        d = prediction_doc(predictor.predict(what), ref, predictor.breakdown(what))
+        return click.echo(dumps(d) if as_json else prediction_text(d, doc))
+    try:
+        predict_file(path, predictor, ref, lut_path, as_json, lambda text: click.echo(text, nl=False))
+    except BrokenPipeError:   # the reader stopped (`| head`): stop too, quietly, as a tool killed by SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
 
 
 @lut.command("export")

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..core.errors import UserError
+from ..core.interrupts import children_deaf
 from ..core.results import Result
 from ..export.artifacts import get_artifact
 from ..measure.protocol import PROCESS_LIMIT, Protocol
@@ -34,6 +35,7 @@ from ..store import Store
 from .stats import quantile_ci95
 
 STATISTICS = {"p10": 0.1, "median": 0.5}
+PR_SET_PDEATHSIG = 1   # linux/prctl.h
 
 
 @dataclass(frozen=True)
@@ -68,18 +70,45 @@ def export_all(variants: list[str], fmt: str, jobs: int, on_done: Callable[[str]
             on_done(v)
         return
     import multiprocessing
+    import os
     from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
-    # spawn: a fork would copy whatever torch and the runtimes hold in this process
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_export_one, v, fmt): v for v in variants}
-        try:
-            for future in as_completed(futures):
+    pool = None
+    try:
+        with children_deaf():   # the workers start in submit()
+            # spawn: a fork would copy whatever torch and the runtimes hold in this process
+            pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_worker_start, initargs=(os.getpid(),))
+            futures = {pool.submit(_export_one, v, fmt): v for v in variants}
+        for future in as_completed(futures):
+            try:
                 future.result()
-                on_done(futures[future])
-        except BaseException:
-            pool.shutdown(cancel_futures=True)
-            raise
+            except BrokenProcessPool:
+                raise UserError(f"an export process died (killed: out of memory?); exports finished so far are "
+                                f"cached; try a smaller --export-jobs than {jobs}") from None
+            on_done(futures[future])
+    except BaseException:
+        # shutdown() alone waits for the exports under way (~650 MB and seconds to minutes each);
+        # the pool has no public way to stop them
+        for process in list((pool and pool._processes or {}).values()):
+            process.kill()
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)   # joins (reaps) every worker
+
+
+def _worker_start(parent: int) -> None:
+    """An export worker dies with the process that started it, even one killed by SIGKILL, which
+    cannot kill it first (Linux: PR_SET_PDEATHSIG)."""
+    import ctypes
+    import os
+    import signal
+
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:   # it died before the line above
+        os._exit(1)
 
 
 def _export_one(variant: str, fmt: str) -> str:

@@ -75,7 +75,7 @@ class Predictor:
         self._contexts: dict[tuple, _Context] = {}   # per (space, other knobs, e.g. res)
         spec = load_spec(self.space)
         self._fixed, self._space, self._resolution = fixed_parts(spec), spec.space, spec.resolution
-        self._id = re.compile(rf"{re.escape(self.space)}:d=(\d+),e=(\d+),k=(\d+)(?:,res=(\d+))?")
+        self._id = re.compile(rf"{re.escape(self.space)}:d=(\d+),e=(\d+),k=(\d+)(?:,res=(\d{{1,6}}))?", re.ASCII)
         for vid, b in doc["blocks"].items():
             lo, hi = b["ci95_ms"]
             med = b["ms"]
@@ -156,7 +156,3 @@ def layer_names(v: Variant, n: int) -> list[str]:
     tail = ["last_conv", "pool"] + (["head_conv"] if v.spec.head_conv else []) + ["classifier"]
     return ["stem"] + [f"bneck{i}" for i in range(1, n - len(tail))] + tail
 
-
-def read_ids(text: str) -> list[str]:
-    """A file of IDs: one a line; blank lines and # comments skipped."""
-    return [line.split("#", 1)[0].strip() for line in text.splitlines() if line.split("#", 1)[0].strip()]

@@ -17,6 +17,12 @@ def prediction_doc(p: Prediction, reference: Prediction | None = None, blocks: l
     return d
 
 
+def prediction_row(d: dict) -> str:
+    """One line of `lut predict FILE`: ID, ms, interval, [ratio], tab-separated."""
+    return (f"{d['variant']}\t{d['predicted_ms']:.4f}\t{d['ci95'][0]:.4f}\t{d['ci95'][1]:.4f}"
+            + (f"\t{d['ratio']:.4f}" if "ratio" in d else ""))
+
+
 def prediction_text(d: dict, lut: dict) -> str:
     corr = lut.get("correction")
     how = (f"{corr['kind']} correction: {corr['intercept_ms']:.3f} ms + {corr['scale']:.3f} x sum"

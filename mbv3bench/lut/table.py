@@ -14,7 +14,6 @@ How blocks are measured: measuring.py.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -33,6 +32,7 @@ from .blocks import describe_blocks, distinct_blocks, space_of
 from .measuring import STATISTICS, Measuring, failed_line, measure_settled, value_of
 
 SCHEMA = "mbv3bench-lut/1"
+MAX_TABLE_BYTES = 16 << 20   # a table of 4 resolutions of OFA is ~0.5 MB
 
 
 def plan(space: str, resolutions: list[int]) -> list[tuple]:
@@ -83,18 +83,26 @@ def build(space: str, resolutions: list[int], how: Measuring, store: Store, *, r
 
 
 def load(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: not JSON ({e})") from None
+    """A table read where it is read: bounded, strict, checked against lut-v1.schema.json and for
+    what a schema cannot say (intervals in order, block IDs of the table's space), every problem
+    one line naming the file and the key."""
+    from ..core.documents import at, check_schema, read_json
+    from ..zoo.spec import parse_variant
+
+    doc = read_json(path, MAX_TABLE_BYTES, "lookup table")
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
         raise UserError(f"{path}: not a mbv3bench lookup table (schema {SCHEMA!r}); make one with `mbv3bench lut build`")
-    for key in ("space", "runtime", "blocks", "protocol", "settings", "device", "statistic"):
-        if key not in doc:
-            raise UserError(f"{path}: lookup table without {key!r}")
+    check_schema(doc, "lut-v1.schema.json", path)
+    for vid, b in doc["blocks"].items():
+        lo, hi = b["ci95_ms"]
+        if lo is not None and hi is not None and not lo <= b["ms"] <= hi:
+            raise at(path, ("blocks", vid, "ci95_ms"), f"[{lo:g}, {hi:g}] does not hold the block's ms {b['ms']:g}")
+        try:
+            v = parse_variant(vid)
+        except UserError as e:
+            raise at(path, ("blocks", vid), str(e)) from None
+        if v.name != doc["space"] or v.get("block") is None:
+            raise at(path, ("blocks", vid), f"not a block of {doc['space']} (expected {doc['space']}:block=...)")
     return doc
 
 

@@ -35,6 +35,8 @@ INVOKES, WARMUP = 5, 2
 INVOKE_SYMBOLS = {"litert": "LiteRtRunCompiledModelWithOptions"}
 UNSUPPORTED = {
     "onnxruntime": "its Python binding is stripped, so valgrind cannot find the function one run goes through",
+    "executorch": "its binding (_C.so) is stripped and exports no Method::execute, so valgrind cannot find the "
+                  "function one run goes through",
     "torch": "an eager forward runs through thousands of Python-level calls, no one native function",
 }
 SIMULATED_NOTE = ("valgrind's simulated CPU (no AVX-512): the runtime may pick other kernels than on the real "

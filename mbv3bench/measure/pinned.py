@@ -26,36 +26,39 @@ def stream_pinned(module: str, request: dict, *, threads: int, what: str, on_lin
     """Runs `python -m module` (behind `prefix`, e.g. valgrind) with `request` as JSON on stdin and
     hands each JSON line it prints to on_line as it comes; the child pins itself to the request's
     core before importing anything that starts threads. BLAS/OpenMP pools are held to `threads`.
-    The child has a session of its own: Ctrl-C reaches only this process, which ends the child
-    (what it streamed so far is the caller's). A failure is one line: the child's last stderr line."""
+    The child has a session of its own: Ctrl-C (or SIGTERM) reaches only this process, which ends
+    the child's whole process group, whatever it started too (valgrind's), on any way out (what it
+    streamed so far is the caller's). A failure is one line: the child's last stderr line."""
     env = {**os.environ, **{v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}
-    proc = subprocess.Popen([*prefix, sys.executable, "-m", module], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
     tail: collections.deque[str] = collections.deque(maxlen=50)
-    drain = threading.Thread(target=lambda: tail.extend(proc.stderr), daemon=True)
-    drain.start()
     expired = threading.Event()
 
     def expire() -> None:
         expired.set()
-        proc.kill()
+        _kill(proc)
 
+    drain = threading.Thread(target=lambda: tail.extend(proc.stderr), daemon=True)
     timer = threading.Timer(timeout, expire)
-    timer.start()
-    try:
+    proc = subprocess.Popen([*prefix, sys.executable, "-m", module], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:   # nothing between the child's start and here that a signal's KeyboardInterrupt could interrupt
+        drain.start()
+        timer.start()
         proc.stdin.write(json.dumps(request))
         proc.stdin.close()
         for line in proc.stdout:
             on_line(json.loads(line))
         proc.wait()
     except BaseException:
-        proc.kill()
+        _kill(proc)
         proc.wait()
         raise
     finally:
         timer.cancel()
-        timer.join()
-        drain.join()
+        if timer.is_alive():
+            timer.join()
+        if drain.is_alive():
+            drain.join()
         proc.stdout.close()
         proc.stderr.close()
     if expired.is_set():
@@ -76,6 +79,15 @@ def run_pinned(module: str, job: dict, *, threads: int, what: str, timeout: floa
     if not lines:
         raise MeasurementError(f"{what}: the child printed nothing")
     return lines[-1]
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """SIGKILL to the child's process group (its pid: it leads a session of its own). Before the
+    child is reaped its pid, so the group, cannot be anyone else's."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:   # the group is gone: the child exited and left nothing behind
+        pass
 
 
 def _killed_by(number: int) -> str:

@@ -1,6 +1,8 @@
-"""Published reference numbers: top-1 (models/accuracy.csv, plus a user's file) and the paper's
-Pixel latencies (models/paper_latency.csv). Nothing here is ever estimated: a variant without a
-row has no top-1, and reports leave it out and say so."""
+"""Published reference numbers: top-1 (models/accuracy.csv, plus a user's file; for a detection or
+segmentation network its COCO mAP or Cityscapes mIOU), the paper's Pixel latencies
+(models/paper_latency.csv) and its params and MAdds of the networks it tabulates without a
+classifier (models/paper_cost.csv). Nothing here is ever estimated: a variant without a row has
+no top-1, and reports leave it out and say so."""
 from __future__ import annotations
 
 import csv
@@ -16,6 +18,7 @@ from ..zoo.spec import SpecError, Variant, parse_variant
 
 ACCURACY_CSV = BUILTIN_MODELS / "accuracy.csv"
 PAPER_LATENCY_CSV = BUILTIN_MODELS / "paper_latency.csv"
+PAPER_COST_CSV = BUILTIN_MODELS / "paper_cost.csv"
 PIXELS = ("pixel1", "pixel2", "pixel3")
 # when a variant is in several published tables, the paper's own tables win over its companions
 TABLE_PRIORITY = ("3", "4", "5", "tf-slim")
@@ -101,8 +104,12 @@ def load_accuracy(user_file: str | Path | None = None) -> AccuracyTable:
 class PaperLatency:
     """Published ms by (variant, precision, table) and device."""
 
-    def __init__(self, rows: dict[tuple[str, str, str], dict[str, float]]):
-        self.rows = rows
+    def __init__(self, rows: dict[tuple[str, str, str], dict[str, float]], costs: dict[str, dict[str, float]]):
+        self.rows, self.costs = rows, costs
+
+    def cost(self, variant: str) -> dict[str, float]:
+        """{"params_m", "madds_m"} as the paper gives them, {} where it does not."""
+        return self.costs.get(variant, {})
 
     def table(self, variant: str, precision: str, table: str) -> dict[str, float]:
         return self.rows.get((variant, precision, table), {})
@@ -122,4 +129,7 @@ def load_paper_latency() -> PaperLatency:
     for line, r in _rows(path, ("variant", "precision", "table", "device", "ms", "source")):
         key = (_variant(path, line, r["variant"]), _precision(path, line, r["precision"]), r["table"])
         rows.setdefault(key, {})[r["device"]] = _number(path, line, "ms", r["ms"], 0, 1e6)
-    return PaperLatency(rows)
+    costs = {_variant(PAPER_COST_CSV, line, r["variant"]): {k: _number(PAPER_COST_CSV, line, k, r[k], 0, 1e6)
+                                                            for k in ("params_m", "madds_m")}
+             for line, r in _rows(PAPER_COST_CSV, ("variant", "params_m", "madds_m", "source"))}
+    return PaperLatency(rows, costs)

@@ -6,6 +6,7 @@ import math
 
 from rich.table import Table
 
+from ..core.registry import SHARED_WORKER_RUNTIMES
 from ..core.output import num
 from ..core.results import Result
 
@@ -20,8 +21,8 @@ def describe(device: dict, protocol, threads: int, metric: str = "time") -> str:
     block = f"blocks of {protocol.block_runs} invokes" if local else "one benchmark_model run per cell"
     until = (f"until every 95% interval is within +-{protocol.target_ci:g}% or {protocol.max_secs:g} s per group"
              if protocol.target_ci else f"{protocol.max_secs:g} s per group at most")
-    return (f"{device['name']} ({where}), core {device.get('core')}, {threads} thread(s); the cells of a runtime "
-            f"interleaved in rounds ({block}), >= {protocol.runs} runs and >= {protocol.min_secs:g} s per "
+    return (f"{device['name']} ({where}), core {device.get('core')}, {threads} thread(s); the cells of one process "
+            f"({', '.join(SHARED_WORKER_RUNTIMES)} share one; others, one each) interleaved in rounds ({block}), >= {protocol.runs} runs and >= {protocol.min_secs:g} s per "
             f"{'process' if local else 'run'} after >= {protocol.warmup_runs} warm-up runs, >= {protocol.processes} "
             f"{'processes' if local else 'rounds'}, {until}")
 

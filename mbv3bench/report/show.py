@@ -22,7 +22,7 @@ def _lines(value, indent: str = "  ") -> list[str]:
 
 
 @click.command()
-@click.argument("measurement_id", type=click.IntRange(min=1), metavar="ID")
+@click.argument("measurement_id", type=click.IntRange(1, 2**63 - 1), metavar="ID")   # SQLite's largest INTEGER
 @click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False),
               help="The results store (SQLite).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result document (the JSON envelope).")

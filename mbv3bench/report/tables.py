@@ -1,4 +1,4 @@
-"""The paper's Tables 3, 4 and 5, with this project's measurements beside the published numbers.
+"""The paper's Tables 3-7, with this project's measurements beside the published numbers.
 
 `build` makes the JSON document; `render` turns it into md, csv, tex or json. A cell the store does
 not have is "unmeasured", never blank and never zero.
@@ -10,8 +10,10 @@ import io
 import json
 from dataclasses import dataclass
 
+from ..core.registry import format_of as exported_format
 from ..zoo.arch import resolve
 from ..zoo.cost import summary
+from ..zoo.spec import parse_variant
 from ..core.output import num
 from ..core.output import dumps
 from ..core.results import SCHEMA, Result
@@ -20,6 +22,7 @@ from .measured import Measured, format_of, provenance
 
 FORMATS = ("md", "csv", "tex", "json")
 UNMEASURED = "unmeasured"
+NOT_PUBLISHED = "not published here"     # no published number found: never a guessed one
 
 
 @dataclass(frozen=True)
@@ -30,14 +33,24 @@ class PaperTable:
     pixels: tuple[str, ...]
     rows: tuple[tuple[str, str], ...]    # (the paper's network label, variant ID)
     fhs: bool = False                    # also show the int8-with-float-h-swish flavour
+    metric: str = "top-1 (%)"            # the accuracy column (accuracy.csv's top1 holds the task's metric)
+    blocks: int = 1                      # equal runs of rows, each relative to its own first (Table 7: full, half res)
+    notes: tuple[str, ...] = ("top-1: published (top1_source) or a user's --accuracy file; never estimated",
+                              "paper: published ms on Pixel phones (P-1/P-2/P-3), TFLite, one thread on one large core")
 
     @property
     def variants(self) -> list[str]:
         return [v for _, v in self.rows]
 
-    def needs(self) -> list[tuple[str, str]]:
-        """(variant, precision) cells that fill the table."""
-        precisions = [self.precision] + (["int8-fhs"] if self.fhs else [])
+    def first(self, variant: str) -> str:
+        """The row `variant` is relative to: the first of its block."""
+        size = len(self.rows) // self.blocks
+        return self.variants[self.variants.index(variant) // size * size]
+
+    def needs(self, runtime: str) -> list[tuple[str, str]]:
+        """(variant, precision) cells that fill the table on `runtime` (the float-h-swish flavour
+        where the runtime has it: TFLite's)."""
+        precisions = [self.precision] + (["int8-fhs"] if self.fhs and exported_format(runtime, "int8-fhs") else [])
         return [(v, p) for p in precisions for v in self.variants]
 
 
@@ -47,6 +60,39 @@ def _table5_rows():
                      ("h-swish @112", "mobilenet_v3_large:act=hswish@112")):
         yield label, v
         yield f"{label}, no-opt", v + (",hswish=naive" if ":" in v else ":hswish=naive")
+
+
+def _table6_rows():
+    for label, backbone, widths in (("V2", "mobilenet_v2", ()), ("MnasNet", "mnasnet_a1", ()),
+                                    ("V3", "mobilenet_v3_large", ()), ("V2", "mobilenet_v2", (0.35, 0.5)),
+                                    ("MnasNet", "mnasnet_a1", (0.35, 0.5)), ("V3-Small", "mobilenet_v3_small", ())):
+        for w in widths:
+            yield f"{label} {w:g}", f"ssdlite_{backbone}:width={w:g}"
+        if not widths:
+            yield label, f"ssdlite_{backbone}"
+        if backbone.startswith("mobilenet_v3"):
+            yield f"{label} (halved tail)", f"ssdlite_{backbone}:reduced_tail=true"
+
+
+_TABLE7 = (  # backbone, RF2, head (R-ASPP or LR-ASPP), filters: Table 7's columns
+    ("V2", "mobilenet_v2", False, "raspp", 256), ("V2", "mobilenet_v2", True, "raspp", 256),
+    ("V2", "mobilenet_v2", True, "lraspp", 256), ("V2", "mobilenet_v2", True, "lraspp", 128),
+    ("V3", "mobilenet_v3_large", False, "raspp", 256), ("V3", "mobilenet_v3_large", True, "raspp", 256),
+    ("V3", "mobilenet_v3_large", True, "lraspp", 256), ("V3", "mobilenet_v3_large", True, "lraspp", 128),
+    ("V2 0.5", "mobilenet_v2:width=0.5", True, "lraspp", 128), ("V2 0.35", "mobilenet_v2:width=0.35", True, "lraspp", 128),
+    ("V3-Small", "mobilenet_v3_small", True, "lraspp", 128))
+
+
+def _table7_rows():
+    for res, where in ((None, "full"), ("512x1024", "half")):
+        for label, backbone, rf2, head, filters in _TABLE7:
+            knobs = [k for k in (f"filters={filters}" if filters != (256 if head == "raspp" else 128) else "",
+                                 "reduced_tail=true" if rf2 else "", f"res={res}" if res else "") if k]
+            name, _, width = backbone.partition(":")
+            knobs += [width] if width else []
+            v = str(parse_variant(f"{head}_{name}" + (":" + ",".join(knobs) if knobs else "")))
+            yield (f"{label}{', RF2' if rf2 else ''}, {'LR-ASPP' if head == 'lraspp' else 'R-ASPP'} {filters}, "
+                   f"{where} res"), v
 
 
 TABLES = {
@@ -60,6 +106,20 @@ TABLES = {
         ("V2 0.35", "mobilenet_v2:width=0.35")), fhs=True),
     5: PaperTable(5, "Table 5: non-linearities in V3-Large (no-opt = h-swish not fused)", "fp32", ("pixel1",),
                   tuple(_table5_rows())),
+    6: PaperTable(6, "Table 6: SSDLite detection at 320x320 (latency to the raw box and class tensors)", "fp32",
+                  ("pixel1",), tuple(_table6_rows()), metric="COCO mAP", notes=(
+                      "mAP: published (COCO test, SSDLite) or a user's --accuracy file; never estimated",
+                      "latency: the network up to its raw box encodings and class scores, no anchor decoding and no "
+                      "NMS (as TFLite detection models are commonly exported); the paper's V1 row has no network here",
+                      "paper: published ms on Pixel 1, TFLite, one thread on one large core; paper params/MAdds its "
+                      "Table 6 (models/paper_cost.csv)")),
+    7: PaperTable(7, "Table 7: LR-ASPP and R-ASPP segmentation, 19 classes (full 1024x2048, then half 512x1024)",
+                  "fp32", ("pixel3",), tuple(_table7_rows()), metric="Cityscapes mIOU", blocks=2, notes=(
+                      "mIOU: published (Cityscapes val, at full resolution) or a user's --accuracy file; never estimated",
+                      "RF2: the last block's filters halved (reduced_tail); LR-ASPP 128 filters unless said; latency up "
+                      "to the logits upsampled to the input; relative: to the first row of the same resolution",
+                      "paper: published ms on Pixel 3 (its CPU (f) and CPU (h) columns), TFLite, one thread on one "
+                      "large core; paper params/MAdds its Table 7 at 1024x2048 (models/paper_cost.csv)")),
 }
 
 
@@ -97,14 +157,15 @@ def build(number: int, store, devices: list[str], runtime: str, accuracy, paper)
     fmt = format_of(runtime, t.precision)
     measured = {d: Measured(store, d, runtime) for d in devices}
     # the int8-with-float-h-swish flavour gets its columns only where it was measured
-    fhs_fmt = format_of(runtime, "int8-fhs") if t.fhs else None
+    fhs_fmt = exported_format(runtime, "int8-fhs") if t.fhs else None
     if fhs_fmt and not any(m.get(v, fhs_fmt) for m in measured.values() for v in t.variants):
         fhs_fmt = None
-    firsts = {d: m.get(t.variants[0], fmt) for d, m in measured.items()}
-    paper_first = paper.table(t.variants[0], t.precision, str(number))
     used: dict[str, list[Result]] = {d: [] for d in devices}
     rows = []
     for label, variant in t.rows:
+        base = t.first(variant)
+        firsts = {d: m.get(base, fmt) for d, m in measured.items()}
+        paper_first = paper.table(base, t.precision, str(number))
         cost = summary(resolve(variant))
         top1 = accuracy.top1(variant, t.precision)
         published = paper.table(variant, t.precision, str(number))
@@ -113,7 +174,7 @@ def build(number: int, store, devices: list[str], runtime: str, accuracy, paper)
                "params": cost["params"], "measured": {}, "missing": {},
                "paper": {**{p: published.get(p) for p in t.pixels},
                          "relative": {p: published[p] / paper_first[p] if p in published and p in paper_first
-                                      else None for p in t.pixels}}}
+                                      else None for p in t.pixels}, **paper.cost(variant)}}
         for d, m in measured.items():
             r = m.get(variant, fmt)
             row["measured"][d] = _cell(r, firsts[d])
@@ -127,13 +188,13 @@ def build(number: int, store, devices: list[str], runtime: str, accuracy, paper)
                 used[d] += [f] if f else []
         rows.append(row)
     return {"table": number, "title": t.title, "device": devices, "runtime": runtime, "format": fmt,
-            "precision": t.precision, "fhs_format": fhs_fmt,
+            "precision": t.precision, "fhs_format": fhs_fmt, "metric": t.metric,
             "produced_by": {d: provenance(used[d]) for d in devices}, "paper_devices": list(t.pixels),
-            "rows": rows, "results": [r.to_json() for d in devices for r in used[d]], "notes": ["top-1: published (top1_source) or a user's --accuracy file; never estimated",
-                      "MAdds and params: analytic, mbv3bench cost.py",
+            "rows": rows, "results": [r.to_json() for d in devices for r in used[d]],
+            "notes": [t.notes[0], "MAdds and params: analytic, mbv3bench cost.py",
                       "measured: median ms of the timed runs with its 95% CI (the mean where a phone log gives no median); relative = row / first row: "
                       "the paired ratio [its 95% CI] where both were measured in the same rounds, else the quotient of the two medians",
-                      "paper: published ms on Pixel phones (P-1/P-2/P-3), TFLite, one thread on one large core"]}
+                      *t.notes[1:]]}
 
 
 # ---- rendering ---------------------------------------------------------------------------------
@@ -153,10 +214,19 @@ def _rel(x, ci=None) -> str:
     return f"{x:.3f}x [{ci[0]:.3f}-{ci[1]:.3f}]" if ci and ci[0] is not None else f"{x:.2f}x"
 
 
+def _accuracy(x: float | None) -> str:
+    """As published: one decimal (top-1, mAP), two where the paper gives two (mIOU)."""
+    if x is None:
+        return "unpublished"
+    return f"{x:.1f}" if round(x, 1) == x else f"{x:.2f}"
+
+
 def grid(doc: dict) -> tuple[list[str], list[list[str]]]:
     """Header and string rows, shared by md, csv and tex."""
     pix = doc["paper_devices"]
-    head = ["network", "variant", "top-1 (%)", "MAdds (M)", "params (M)"]
+    cost = any("params_m" in r["paper"] for r in doc["rows"])
+    head = ["network", "variant", doc["metric"], "MAdds (M)", "params (M)"] + (["paper MAdds (M)", "paper params (M)"]
+                                                                              if cost else [])
     for d in doc["device"]:
         head += [f"{d} {doc['format']} ms (n, 95% CI)", f"{d} rel."]
         if doc["fhs_format"]:
@@ -164,15 +234,17 @@ def grid(doc: dict) -> tuple[list[str], list[list[str]]]:
     head += [f"paper P-{p[-1]} ms" for p in pix] + [f"paper P-{p[-1]} rel." for p in pix]
     body = []
     for r in doc["rows"]:
-        line = [r["network"], r["variant"], f"{r['top1']:.1f}" if r["top1"] is not None else "unpublished",
+        line = [r["network"], r["variant"], _accuracy(r["top1"]),
                 f"{r['madds'] / 1e6:.1f}", f"{r['params'] / 1e6:.2f}"]
+        if cost:
+            line += [f"{r['paper'][k]:g}" if k in r["paper"] else NOT_PUBLISHED for k in ("madds_m", "params_m")]
         for d in doc["device"]:
             c = r["measured"][d]
             line += [_ms(c), _rel(c and c["relative"], c and c["relative_ci95"])]
             if doc["fhs_format"]:
                 f = r["measured_fhs"][d]
                 line += [_ms(f), _rel(f and f["relative"], f and f["relative_ci95"])]
-        line += [f"{r['paper'][p]:g}" if r["paper"][p] is not None else "-" for p in pix]
+        line += [f"{r['paper'][p]:g}" if r["paper"][p] is not None else NOT_PUBLISHED for p in pix]
         line += [_rel(r["paper"]["relative"][p]) for p in pix]
         body.append(line)
     return head, body

@@ -12,5 +12,8 @@ def get_runtime(name: str, *, xnnpack: bool = True, ort_opt_level: str = "all"):
     if name == "onnxruntime":
         from .onnxruntime import OnnxRuntime
         return OnnxRuntime(check_ort_opt_level(ort_opt_level))
+    if name == "executorch":
+        from .executorch import ExecuTorchRuntime
+        return ExecuTorchRuntime()
     from .torch_eager import TorchRuntime
     return TorchRuntime()

@@ -28,7 +28,8 @@ class Runtime(Protocol):
     def run(self, session: Any) -> None:
         """ONE inference on the bound input: the call the timing loop times."""
 
-    def output(self, session: Any) -> np.ndarray: ...
+    def outputs(self, session: Any) -> list[np.ndarray]:
+        """Every output of the last run, float32, in the file's order (a detector has two)."""
 
     def profile(self, artifact: Path | Any, threads: int, x: np.ndarray, runs: int,
                 warmup: int = 3) -> Profile:

@@ -14,6 +14,13 @@ from .tflite_layers import ops_of_events, tflite_ops
 from .base import OpRow, Profile
 from .litert_capi import CompiledModel
 
+def _dequantized(out: np.ndarray, info) -> np.ndarray:
+    if info.quantization is not None:
+        scale, zero_point = info.quantization
+        return (out.astype(np.float32) - zero_point) * scale
+    return out
+
+
 class LiteRtRuntime:
     name = "litert"
     artifact_format = "tflite"
@@ -36,12 +43,8 @@ class LiteRtRuntime:
     def run(self, session: CompiledModel) -> None:
         session.invoke()
 
-    def output(self, session: CompiledModel) -> np.ndarray:
-        out, info = session.read_outputs()[0], session.outputs[0]
-        if info.quantization is not None:
-            scale, zero_point = info.quantization
-            return (out.astype(np.float32) - zero_point) * scale
-        return out
+    def outputs(self, session: CompiledModel) -> list[np.ndarray]:
+        return [_dequantized(out, info) for out, info in zip(session.read_outputs(), session.outputs)]
 
     def profile(self, artifact: Path, threads: int, x: np.ndarray, runs: int, warmup: int = 3) -> Profile:
         """Per-op means from LiteRT's profiler, in-graph; XNNPACK's operators mapped to the TFLite

@@ -68,8 +68,8 @@ class OnnxRuntime:
     def run(self, session: OrtSession) -> None:
         session.session.run_with_iobinding(session.binding)
 
-    def output(self, session: OrtSession) -> np.ndarray:
-        return session.outputs[0].copy()
+    def outputs(self, session: OrtSession) -> list[np.ndarray]:
+        return [y.copy() for y in session.outputs]
 
     def profile(self, artifact: Path, threads: int, x: np.ndarray, runs: int, warmup: int = 3) -> Profile:
         """Per-node means from ORT's profiler trace; node names are mapped to module paths through

@@ -22,44 +22,12 @@ from ai_edge_litert import schema_py_generated as schema
 
 from mbv3bench.runtimes.grouping import name_path
 from mbv3bench.runtimes.litert_capi import ProfileEvent
+from mbv3bench.runtimes.xnnpack_ops import next_match
 
 _OP_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
 
 _TFLITE_OP_EVENT = 2  # OPERATOR_INVOKE_EVENT, md1 = TFLite node index
 _DELEGATE_OP_EVENTS = (4, 8)  # XNNPACK reports 8; md1 is its own operator index
-
-# XNNPACK operator names (prefixes) each TFLite op can turn into. 1x1 convs run as
-# "Fully Connected"; PADs fuse into the next convolution and activations into the
-# op before them, so those usually have no operator of their own.
-_XNNPACK_KINDS = {
-    "CONV_2D": ("Convolution", "Fully Connected"),
-    "DEPTHWISE_CONV_2D": ("Convolution",),
-    "TRANSPOSE_CONV": ("Deconvolution",),
-    "FULLY_CONNECTED": ("Fully Connected",),
-    "BATCH_MATMUL": ("Batch Matrix Multiply", "Fully Connected"),
-    "ADD": ("Add",),
-    "SUB": ("Subtract",),
-    "MUL": ("Multiply",),
-    "DIV": ("Divide",),
-    "HARD_SWISH": ("HardSwish",),
-    "LOGISTIC": ("Sigmoid",),
-    "RELU": ("Clamp",),
-    "RELU6": ("Clamp",),
-    "RELU_N1_TO_1": ("Clamp",),
-    "MEAN": ("Mean", "Global Average Pooling"),
-    "SUM": ("Sum",),
-    "AVERAGE_POOL_2D": ("Average Pooling", "Global Average Pooling"),
-    "MAX_POOL_2D": ("Max Pooling",),
-    "PAD": ("Constant Pad",),
-    "TRANSPOSE": ("Transpose",),
-    "RESHAPE": ("Copy",),
-    "SQUEEZE": ("Copy",),
-    "CONCATENATION": ("Concatenate", "Copy"),
-    "SOFTMAX": ("Softmax",),
-    "QUANTIZE": ("Convert",),
-    "DEQUANTIZE": ("Convert",),
-}
-
 
 @dataclass(frozen=True)
 class TfliteOp:
@@ -148,11 +116,9 @@ def ops_of_events(events: list[ProfileEvent], ops: list[TfliteOp],
             result.append((ops[event.md1], event))
             next_op = event.md1 + 1
         elif delegate and event.type in _DELEGATE_OP_EVENTS:
-            match = next((op for op in ops[next_op:]
-                          if event.tag.startswith(_XNNPACK_KINDS.get(op.op_name, ()))), None)
-            if match is not None:
-                next_op = match.index + 1
-            elif next_op > 0:
-                match = ops[next_op - 1]
+            found = next_match(event.tag, [op.op_name for op in ops], next_op)
+            if found is not None:
+                next_op = found + 1
+            match = ops[next_op - 1] if next_op > 0 else None
             result.append((match, event))
     return result

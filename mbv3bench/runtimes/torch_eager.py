@@ -15,7 +15,7 @@ from .base import OpRow, Profile
 class TorchSession:
     module: torch.nn.Module
     x: torch.Tensor | None = None
-    y: torch.Tensor | None = None
+    y: torch.Tensor | tuple[torch.Tensor, ...] | None = None
 
 
 class TorchRuntime:
@@ -34,8 +34,8 @@ class TorchRuntime:
         with torch.inference_mode():
             session.y = session.module(session.x)
 
-    def output(self, session: TorchSession) -> np.ndarray:
-        return session.y.numpy().copy()
+    def outputs(self, session: TorchSession) -> list[np.ndarray]:
+        return [y.numpy().copy() for y in (session.y if isinstance(session.y, tuple) else (session.y,))]
 
     def profile(self, artifact: torch.nn.Module, threads: int, x: np.ndarray, runs: int,
                 warmup: int = 3) -> Profile:

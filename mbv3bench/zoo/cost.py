@@ -2,14 +2,14 @@
 
 MAdds are the multiply-adds of convolutions and fully connected layers (the SE's included), the
 convention of the paper and of torch.utils.flop_counter (FLOPs / 2); nonlinearities, pooling,
-residual adds and BatchNorm (folded at export) are not counted. Bytes are what a layer must move
+resizes, residual adds, the heads' gates and sums, and BatchNorm (folded at export) are not counted. Bytes are what a layer must move
 at float32 at the least: its input and output activations and its weights (roofline inputs).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .arch import Conv, Layer, Network, SqueezeExcite
+from .plan import Conv, Layer, Network, SqueezeExcite
 
 FLOAT_BYTES = 4
 
@@ -34,16 +34,18 @@ def _se_params(s: SqueezeExcite) -> int:
 
 
 def layer_cost(layer: Layer) -> LayerCost:
-    _, hw, _ = layer.in_shape
+    _, h, w = layer.in_shape
     madds = params = weights = 0
     for part in layer.parts:
+        h, w = part.out_size(h, w)
         if isinstance(part, SqueezeExcite):
             madds += 2 * part.channels * part.squeeze
             p = _se_params(part)
-        else:
-            hw = part.out_hw(hw)
-            madds += hw * hw * part.cout * (part.cin // part.groups) * part.k * part.k
+        elif isinstance(part, Conv):
+            madds += h * w * part.cout * (part.cin // part.groups) * part.k * part.k
             p = _conv_params(part)
+        else:   # pooling, resizing
+            continue
         params += p
         weights += p
     activations = sum(c * h * w for c, h, w in (layer.in_shape, layer.out_shape))

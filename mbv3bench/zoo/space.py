@@ -25,7 +25,13 @@ ARCH_KNOBS = ("d", "e", "k", "block")
 KEY_STYLES = ("ofa_mbv3", "ofa_proxyless")     # Once-for-All's two LatencyTable key formats
 STAGE_COLUMNS = ("out", "s", "se", "nl", "depth", "k", "t")
 FIXED_PARTS = ("stem", "last_conv", "pool", "head_conv", "classifier")
-_STAGE_PART = re.compile(r"s(\d+)\.(\d+)")
+_STAGE_PART = re.compile(r"s([0-9]{1,3})\.([0-9]{1,3})")
+
+
+def _ascii_digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes Arabic-Indic, fullwidth and superscript digits,
+    which int() reads differently (or not at all), so an ID would not be one canonical string."""
+    return text.isascii() and text.isdigit()
 
 
 def part_name(stage: int, j: int) -> str:
@@ -83,16 +89,17 @@ class SpaceSpec:
             return self._forms[d]
         if len(self._forms) >= _REMEMBERED:
             self._forms.clear()
-        if len(d) != len(self.stages) or not d.isdigit() or not all(int(x) in st.depths
+        if len(d) != len(self.stages) or not _ascii_digits(d) or not all(int(x) in st.depths
                                                                     for x, st in zip(d, self.stages)):
             return None
-        def pattern(attr: str, ignored: str):   # e.g. [346]{2}\d{2}[346]{4}...: the chosen slots, the others
+        def pattern(attr: str, ignored: str):   # e.g. [346]{2}[0-9]{2}[346]{4}...: the chosen slots, the others
             return re.compile("".join(f"[{''.join(map(str, getattr(st, attr)))}]{{{depth}}}"
                                       f"{ignored}{{{st.slots - int(depth)}}}" for st, depth in zip(self.stages, d)))
 
         pieces = tuple((first, first + int(depth), "0" * (st.slots - int(depth)))
                        for st, first, depth in zip(self.stages, self.offsets, d))
-        self._forms[d] = (pattern("ts", r"\d"), pattern("ks", r"\d"), pieces, pattern("ts", "0"), pattern("ks", "0"))
+        self._forms[d] = (pattern("ts", "[0-9]"), pattern("ks", "[0-9]"), pieces,
+                          pattern("ts", "0"), pattern("ks", "0"))
         return self._forms[d]
 
     def part_slots(self, d: str) -> tuple[tuple[str, int], ...]:
@@ -185,17 +192,17 @@ def _arch(space: SpaceSpec, d: str, e: str, k: str) -> tuple[str, str, str]:
 def _explain(space: SpaceSpec, d: str, e: str, k: str) -> None:
     """The one-line error for a bad d, e or k: what form() only rejects, said in words."""
     stages = space.stages
-    if len(d) != len(stages) or not d.isdigit() or not all(int(x) in st.depths for x, st in zip(d, stages)):
-        raise SpecError(f"bad value d={d!r}; allowed: {len(stages)} digits, a depth per stage "
+    if len(d) != len(stages) or not _ascii_digits(d) or not all(int(x) in st.depths for x, st in zip(d, stages)):
+        raise SpecError(f"bad value d={shown(d)}; allowed: {len(stages)} digits, a depth per stage "
                         f"({_allowed(space, 'depths')})")
     for key, value, attr, what in (("e", e, "ts", "expansion ratio"), ("k", k, "ks", "kernel")):
-        if len(value) != space.slots or not value.isdigit():
-            raise SpecError(f"bad value {key}={value!r}; allowed: {space.slots} digits, a {what} per block slot "
+        if len(value) != space.slots or not _ascii_digits(value):
+            raise SpecError(f"bad value {key}={shown(value)}; allowed: {space.slots} digits, a {what} per block slot "
                             f"(stages of {', '.join(str(st.slots) for st in stages)} slots)")
         for st, first, depth in zip(stages, space.offsets, map(int, d)):
             for j, x in enumerate(value[first:first + depth]):
                 if int(x) not in getattr(st, attr):
-                    raise SpecError(f"bad value {key}={value!r}: slot {first + j + 1} has {what} {x}; "
+                    raise SpecError(f"bad value {key}={shown(value)}: slot {first + j + 1} has {what} {x}; "
                                     f"allowed: {_allowed(space, attr)}")
 
 
@@ -210,12 +217,12 @@ def _part(spec, space: SpaceSpec, raw: dict) -> dict:
         return {"block": part}
     stage = space.stages[int(m.group(1)) - 1] if m and 1 <= int(m.group(1)) <= len(space.stages) else None
     if stage is None or not 1 <= int(m.group(2)) <= stage.slots:
-        raise SpecError(f"bad value block={part!r}; allowed: {', '.join(fixed)}, or sS.J: block J of stage S "
+        raise SpecError(f"bad value block={shown(part)}; allowed: {', '.join(fixed)}, or sS.J: block J of stage S "
                         f"({', '.join(f's{i}.1..{st.slots}' for i, st in enumerate(space.stages, 1))})")
     for key, value, choices in (("e", e, stage.ts), ("k", k, stage.ks)):
-        if value is None or not value.isdigit() or int(value) not in choices:
-            raise SpecError(f"block={part} needs {key}= one of {'/'.join(map(str, choices))}, got {value!r}")
-    return {"block": part_name(int(m.group(1)), int(m.group(2))), "e": str(int(e)), "k": str(int(k))}
+        if value is None or not _ascii_digits(value) or value.lstrip("0") not in map(str, choices):
+            raise SpecError(f"block={part} needs {key}= one of {'/'.join(map(str, choices))}, got {shown(value)}")
+    return {"block": part_name(int(m.group(1)), int(m.group(2))), "e": e.lstrip("0"), "k": k.lstrip("0")}
 
 
 def space_knobs(spec, raw: dict[str, str]) -> dict[str, str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..core.errors import UserError, shown
@@ -16,6 +16,7 @@ from ..core.untrusted import MiB, integer, number, read_yaml
 from .fields import (BlockDef, CHANNELS, CLASSES, FRACTION, KERNEL, MAX_BLOCKS, NONLINEARITIES, RATIO, REPEATS,
                      RES_RANGE, RESOLUTION, STRIDE, Field, SpecError, check_keys, fail, nonlinearity, table, take,
                      yes_no)
+from .head_spec import HeadSpec, parse_head
 from .space import ARCH_KNOBS, SpaceSpec, parse_space, space_knobs
 
 
@@ -25,6 +26,9 @@ BLOCK_COLUMNS = ("k", "exp", "t", "out", "n", "se", "nl", "s")
 BLOCK_FIELDS = {"k": KERNEL, "exp": CHANNELS, "t": RATIO, "out": CHANNELS, "n": REPEATS, "s": STRIDE}
 SPEC_LIMIT = MiB // 4       # a spec is a few KB; pure-Python YAML reads about 1 MiB a second
 MAX_WIDTH = 4.0
+STEM_RANGE = (8, 256)       # stem filters (stem=N): the paper's 16 and the search's 32, and room around them
+FILTERS_RANGE = (8, 1024)   # a segmentation head's ASPP filters: the paper's 256 and 128
+_SIZE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,14 @@ class LayerDef:
     s: int = 1
     bn: bool = True
     last_channel: bool = False  # the layer the last_channel knob governs
+
+
+@dataclass(frozen=True)
+class LastStage:
+    """Figure 5's original last stage (last_stage=original): blocks after the table's, then a
+    last conv before pooling, and no conv between pooling and the classifier."""
+    blocks: tuple[BlockDef, ...]
+    last_conv: LayerDef
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,13 @@ class ModelSpec:
     se_gate: str | None
     c4_block: int | None
     space: SpaceSpec | None = None     # a search space: blocks are its fixed ones, stages follow
+    original_last_stage: LastStage | None = None
+    # convention=torchvision halves the expansions from this block on in a reduced tail (its tables')
+    torchvision_halved_from: int | None = None
+    # a detection or segmentation network: its backbone's spec, with this head (paper's, torchvision's)
+    backbone: str | None = None
+    head: HeadSpec | None = None
+    head_torchvision: HeadSpec | None = None
 
     def base_channels(self) -> list[tuple[str, int]]:
         """(layer name, output channels at width 1): what act=hswish@N refers to."""
@@ -96,13 +115,47 @@ def _blocks(d, path: str) -> tuple[BlockDef, ...]:
     return tuple(blocks)
 
 
+def _knobs(data, path: str) -> tuple[str, ...]:
+    return tuple(take(data, "knobs", Field(list, longest=len(KNOBS), items=Field(str, allowed=KNOBS)), path))
+
+
+def _resolution(data, path: str) -> int | str:
+    """An int (square) or HxW, e.g. 1024x2048: the form a res= knob takes."""
+    value = data.get("resolution")
+    if isinstance(value, str) and _SIZE.match(value):
+        return _size_value(*map(int, _SIZE.match(value).groups()))
+    return take(data, "resolution", RESOLUTION, path)
+
+
+def _last_stage(d, path: str) -> LastStage:
+    check_keys(d, {"bneck", "last_conv"}, path)
+    return LastStage(_blocks(take(d, "bneck", dict, path), f"{path}.bneck"),
+                     _layer(take(d, "last_conv", dict, path), f"{path}.last_conv"))
+
+
+def _parse_dense(data, path: str) -> ModelSpec:
+    """A detection or segmentation spec: its backbone's layers (that spec's file) with this head."""
+    check_keys(data, {"name", "title", "resolution", "classes", "knobs", "backbone", "head"}, path)
+    backbone = load_spec(take(data, "backbone", str, path))
+    if backbone.backbone or backbone.space:
+        fail(f"{path}.backbone", f"{backbone.name!r} is not a classification network's spec")
+    head, head_tv = parse_head(take(data, "head", dict, path), f"{path}.head")
+    return replace(backbone, name=take(data, "name", str, path), title=take(data, "title", str, path),
+                   resolution=_resolution(data, path), classes=take(data, "classes", CLASSES, path), dropout=0.0,
+                   knobs=_knobs(data, path), head_conv=None, original_last_stage=None, backbone=backbone.name,
+                   head=head, head_torchvision=head_tv)
+
+
 def parse_spec(data, path: str) -> ModelSpec:
+    if isinstance(data, dict) and "backbone" in data:
+        return _parse_dense(data, path)
     check_keys(data, {"name", "title", "resolution", "classes", "dropout", "se", "c4_block", "knobs",
-                       "stem", "bneck", "last_conv", "pool", "head_conv", "space"}, path)
+                       "stem", "bneck", "last_conv", "pool", "head_conv", "space", "original_last_stage",
+                       "torchvision"}, path)
     se = data.get("se")
     if se is not None:
         check_keys(se, {"squeeze", "gate"}, f"{path}.se")
-    knobs = tuple(take(data, "knobs", Field(list, longest=len(KNOBS), items=Field(str, allowed=KNOBS)), path))
+    knobs = _knobs(data, path)
     space = parse_space(data["space"], f"{path}.space") if "space" in data else None
     if space and not set(ARCH_KNOBS) <= set(knobs):
         fail(f"{path}.knobs", f"a search space needs the knobs {', '.join(ARCH_KNOBS)}")
@@ -121,6 +174,9 @@ def parse_spec(data, path: str) -> ModelSpec:
     if c4 is not None and not 1 <= c4 <= len(blocks):
         fail(f"{path}.c4_block", f"{c4} is not a block number (1..{len(blocks)})")
     head = data.get("head_conv")
+    torchvision = data.get("torchvision", {})
+    check_keys(torchvision, {"halved_from"}, f"{path}.torchvision")
+    last_stage = data.get("original_last_stage")
     return ModelSpec(
         name=take(data, "name", str, path), title=take(data, "title", str, path),
         resolution=take(data, "resolution", RESOLUTION, path), classes=take(data, "classes", CLASSES, path),
@@ -130,7 +186,9 @@ def parse_spec(data, path: str) -> ModelSpec:
         head_conv=_layer(head, f"{path}.head_conv") if head is not None else None,
         se_squeeze=take(se, "squeeze", str, f"{path}.se", allowed=SE_SQUEEZE) if se else None,
         se_gate=take(se, "gate", str, f"{path}.se", allowed=SE_GATES) if se else None,
-        c4_block=c4, space=space)
+        c4_block=c4, space=space,
+        original_last_stage=_last_stage(last_stage, f"{path}.original_last_stage") if last_stage else None,
+        torchvision_halved_from=take(torchvision, "halved_from", int, f"{path}.torchvision", None))
 
 
 def catalog() -> list[str]:
@@ -168,7 +226,11 @@ def _load_spec(path: Path) -> ModelSpec:
 
 # ---- variant IDs -------------------------------------------------------------------------------
 
-KNOBS = ("width", "res", "act", "hswish", "se", "minimal", "reduced_tail", "dilated", "last_channel") + ARCH_KNOBS
+KNOBS = ("width", "res", "act", "hswish", "se", "minimal", "reduced_tail", "dilated", "last_channel", "stem",
+         "last_stage", "convention", "filters") + ARCH_KNOBS
+# the values a knob may take, where it is one of a few words; the first is the default
+CHOICES = {"hswish": ("fused", "naive"), "se": ("on", "off"), "last_channel": ("fixed", "scaled"),
+           "last_stage": ("efficient", "original"), "convention": ("paper", "torchvision")}
 _BOOL = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
 MODEL_NAME = re.compile(r"[a-z0-9_]+")
 _ID = re.compile(rf"^({MODEL_NAME.pattern})(?::(.*))?$")
@@ -195,8 +257,14 @@ class Variant:
         return self.get("width", 1.0)
 
     @property
-    def res(self) -> int:
+    def res(self) -> int | str:
+        """The input size: an int for a square input, else HxW (e.g. 512x1024)."""
         return self.get("res", self.spec.resolution)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(H, W) of the input."""
+        return size_of(self.res)
 
     def __str__(self) -> str:
         if not self.knobs:
@@ -214,6 +282,17 @@ def _format(value) -> str:
     return str(value)
 
 
+def _size_value(h: int, w: int) -> int | str:
+    return h if h == w else f"{h}x{w}"
+
+
+def size_of(res: int | str) -> tuple[int, int]:
+    if isinstance(res, int):
+        return res, res
+    h, w = _SIZE.match(res).groups()
+    return int(h), int(w)
+
+
 def _parse_knob(spec: ModelSpec, key: str, raw: str):
     """Returns the knob's value, or None when it equals the default."""
     def bad(allowed: str):
@@ -229,10 +308,20 @@ def _parse_knob(spec: ModelSpec, key: str, raw: str):
         return None if w == 1.0 else w
     if key == "res":
         try:
-            res = integer(raw, *RES_RANGE)
+            m = _SIZE.match(raw)
+            res = _size_value(*(integer(x, *RES_RANGE) for x in m.groups())) if m else integer(raw, *RES_RANGE)
         except ValueError:
-            bad("an input resolution in pixels, an integer in {}..{}".format(*RES_RANGE))
+            bad("an input resolution in pixels, an integer in {0}..{1}, or HxW for a non-square input "
+                "(each in {0}..{1}), e.g. 512x1024".format(*RES_RANGE))
         return None if res == spec.resolution else res
+    if key in ("stem", "filters"):
+        lo, hi = STEM_RANGE if key == "stem" else FILTERS_RANGE
+        default = spec.stem.out if key == "stem" else spec.head.filters
+        try:
+            n = integer(raw, lo, hi)
+        except ValueError:
+            bad(f"a number of filters, an integer in {lo}..{hi}")
+        return None if n == default else n
     if key == "act":
         channels = sorted({c for _, c in spec.base_channels()})
         allowed = "relu, or hswish@N with N the output channels of a layer: " + ", ".join(map(str, channels))
@@ -242,18 +331,10 @@ def _parse_knob(spec: ModelSpec, key: str, raw: str):
         if not m or int(m.group(1)) not in channels:
             bad(allowed)
         return f"hswish@{int(m.group(1))}"
-    if key == "hswish":
-        if raw not in ("fused", "naive"):
-            bad("fused, naive")
-        return None if raw == "fused" else raw
-    if key == "se":
-        if raw not in ("on", "off"):
-            bad("on, off")
-        return None if raw == "on" else raw
-    if key == "last_channel":
-        if raw not in ("fixed", "scaled"):
-            bad("fixed, scaled")
-        return None if raw == "fixed" else raw
+    if key in CHOICES:
+        if raw not in CHOICES[key]:
+            bad(", ".join(CHOICES[key]))
+        return None if raw == CHOICES[key][0] else raw
     if raw.lower() not in _BOOL:
         bad("true, false")
     return True if _BOOL[raw.lower()] else None
@@ -261,6 +342,10 @@ def _parse_knob(spec: ModelSpec, key: str, raw: str):
 
 def parse_variant(text: str) -> Variant:
     m = _ID.match(text.strip())
+    if m and not text.isascii():   # int() and float() read Arabic-Indic or fullwidth digits: one ID, many spellings
+        at = next(i for i, c in enumerate(text) if not c.isascii())
+        raise SpecError(f"variant ID {shown(text)} has a character that is not ASCII ({text[at]!r} at column "
+                        f"{at + 1}); knob values are written with ASCII digits, e.g. res=160")
     if not m:
         raise SpecError(f"malformed variant ID {shown(text)}; expected NAME[:key=value,...], e.g. "
                         "mobilenet_v3_large:width=0.75,res=160")
@@ -286,7 +371,19 @@ def parse_variant(text: str) -> Variant:
             if knobs.get(key) is not None:
                 raise SpecError(f"knob {key!r} cannot be combined with minimal=true "
                                 "(minimal fixes ReLU, no SE, 3x3 kernels)")
+    if knobs.get("convention") == "torchvision":
+        _torchvision_knobs(spec, knobs)
     return Variant(name, tuple(sorted((k, v) for k, v in knobs.items() if v is not None)))
+
+
+def _torchvision_knobs(spec: ModelSpec, knobs: dict) -> None:
+    """convention=torchvision fixes what torchvision fixes: the last channel scales with width, and
+    its SSDLite halves the tail; a knob saying the same is dropped (one network, one ID)."""
+    if knobs.get("last_channel") is not None:
+        raise SpecError("knob 'last_channel' cannot be combined with convention=torchvision "
+                        "(torchvision scales the last channel with width)")
+    if spec.head_torchvision and spec.head_torchvision.reduced_tail:
+        knobs.pop("reduced_tail", None)
 
 
 def split_variant_list(text: str) -> list[str]:
