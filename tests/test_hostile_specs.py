@@ -139,7 +139,7 @@ BAD_SPEC_FIELDS = [
     ("resolution", "224", "got '224'"), ("resolution", 224.5, "got 224.5"), ("resolution", 10**50, "got 1000"),
     ("resolution", True, "got True"), ("resolution", INF, "got inf"),
     ("classes", 0, "expected an integer in 1..100,000, got 0"), ("classes", -1, "got -1"),
-    ("dropout", -0.1, "expected a number in 0..1, got -0.1"), ("dropout", NAN, "got nan"), ("dropout", 2, "got 2.0"),
+    ("dropout", -0.1, "expected a number in 0..1, got -0.1"), ("dropout", NAN, "got nan"), ("dropout", 2, "got 2"),
     ("dropout", "0.2", "got '0.2'"),
     ("knobs", "width", "expected a list"), ("knobs", ["width", "depth"], "knobs[2]: expected one of width, res"),
     ("knobs", [["width"]], "knobs[1]: expected one of"), ("knobs", ["d"], "add a 'space' section"),
@@ -324,3 +324,39 @@ def test_odd_file_names_in_a_devices_folder_are_skipped_with_a_warning(cli, tmp_
     assert all(w.startswith("warning: skipping ") for w in warnings), err
     for name in odd:
         assert sum(name in w for w in warnings) == 1, (name, err)
+
+
+# ---- detection and segmentation specs: a head on a backbone's spec -----------------------------
+
+LRASPP = shipped(BUILTIN_MODELS, "lraspp_mobilenet_v3_large")
+SSDLITE = shipped(BUILTIN_MODELS, "ssdlite_mobilenet_v3_large")
+LARGE = edited(shipped(BUILTIN_MODELS, "mobilenet_v3_large"), "name", "mine")
+BAD_DENSE_FIELDS = [
+    (LRASPP, "head.filters", 0, "head.filters: expected an integer in 1..4,096, got 0"),
+    (LRASPP, "head.filters", 10**9, "head.filters: "),
+    (LRASPP, "head.pool.k", 10**9, "head.pool.k: expected an integer in 1..2,048"),
+    (LRASPP, "head.pool.s", [16, -20], "head.pool.s: "), (LRASPP, "head.pool.s", [True, 2], "head.pool.s: "),
+    (LRASPP, "head.pool", {"k": [1] * 1000, "s": 1}, "head.pool.k: expected a positive integer or [h, w], got [1, 1"),
+    (LRASPP, "head.torchvision.classes", 0, "head.torchvision.classes: expected an integer in 1..100,000"),
+    (LRASPP, "resolution", "99999x99999", "resolution: expected an integer in 32..2,048, got 99999"),
+    (SSDLITE, "head.anchors", [3, 6, 6, 6, 6, 10**6], "head.anchors[6]: expected an integer in 1..64"),
+    (SSDLITE, "head.extra", [512, 0, 256, 128], "head.extra[2]: expected an integer in 1..4,096, got 0"),
+    (SSDLITE, "head.extra", list(range(1, 100)), "head.extra: expected a list of at most 16 items"),
+    (SSDLITE, "backbone", 5, "backbone: expected text"),
+    (LARGE, "torchvision.halved_from", 0, "torchvision.halved_from: expected an integer in 1..100, got 0"),
+]
+
+
+@pytest.mark.parametrize("doc, where, value, says", BAD_DENSE_FIELDS)
+def test_every_head_field_is_checked(cli, tmp_path, monkeypatch, doc, where, value, says):
+    monkeypatch.setenv(MODELS_ENV, "")
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(edited(edited(doc, "name", "mine"), where, value)))
+    one_line_error(cli("--models-dir", str(tmp_path), "summary", "mine"), str(tmp_path / "mine.yaml"), says)
+
+
+def test_backbones_that_lead_back_to_the_spec_are_one_line(tmp_path):
+    for name, backbone in (("aaa", "bbb"), ("bbb", "aaa"), ("self", "self")):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({**SSDLITE, "name": name, "backbone": backbone}))
+    for name in ("aaa", "self"):
+        one_line_error(mbv3bench("--models-dir", str(tmp_path), "summary", name, cwd=tmp_path),
+                       f"{tmp_path / name}.yaml.backbone: its backbones lead back to this spec")

@@ -4,7 +4,6 @@ type and, for a number its range, for text and lists their length. Every field i
 what was there."""
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
@@ -44,13 +43,11 @@ class Field:
         return " or ".join(list(self.words) + [text])
 
     def check(self, value, path: str, error: type[UserError] = UserError):
-        """`value` if this field may hold it (an int where a number is asked becomes a float)."""
+        """`value` if this field may hold it (as given: an int is a number too)."""
         if value in self.words:
             return value
         if self.kind is bool and value in ("yes", "no"):   # YAML 1.2 reads yes/no as strings
             value = value == "yes"
-        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value) if value.bit_length() < 1000 else math.inf
         if not self._holds(value):
             raise error(f"{path}: expected {self.allows()}, got {shown(value)}")
         if self.items is not None:
@@ -58,12 +55,14 @@ class Field:
         return value
 
     def _holds(self, value) -> bool:
-        if not isinstance(value, self.kind) or (isinstance(value, bool) and self.kind in (int, float)):
+        kind = (int, float) if self.kind is float else self.kind
+        if not isinstance(value, kind) or (isinstance(value, bool) and self.kind in (int, float)):
             return False
         if self.allowed is not None:
             return value in self.allowed
         if self.kind in (int, float):
-            return math.isfinite(value) and self.lo <= value <= self.hi and (not self.odd or value % 2 == 1)
+            # false for nan and the infinities; compares integers of any size exactly
+            return self.lo <= value <= self.hi and (not self.odd or value % 2 == 1)
         if self.kind in (str, list, dict) and len(value) > self.longest:
             return False
         return self.kind is not str or self.pattern is None or re.fullmatch(self.pattern, value) is not None

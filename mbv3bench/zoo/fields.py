@@ -57,7 +57,8 @@ def take(d: dict, key: str, kind, path: str, default=..., allowed=None):
     field = kind if isinstance(kind, Field) else _PLAIN.get(kind) or Field(kind)
     if allowed is not None:
         field = replace(field, allowed=tuple(allowed))
-    return field.check(value, f"{path}.{key}", SpecError)
+    value = field.check(value, f"{path}.{key}", SpecError)
+    return float(value) if field.kind is float else value
 
 
 def check_keys(d, allowed: set[str], path: str) -> None:

@@ -7,13 +7,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .fields import check_keys, fail, nonlinearity, take
+from ..core.errors import shown
+from .fields import CHANNELS, CLASSES, RESOLUTION, Field, SpecError, check_keys, fail, nonlinearity, take
 
 HEAD_KINDS = ("ssdlite", "lraspp", "raspp")
 _FIELDS = {"kind", "filters", "pool", "pool_bias", "skip", "high", "dilated", "halve_c4_expansion", "extra",
            "extra_width", "anchors", "nl", "scale_last_channel"}
 # the one backbone knob a torchvision build fixes: its SSDLite halves the tail without an ImageNet backbone
 _TORCHVISION_FIELDS = _FIELDS - {"kind"} | {"classes", "reduced_tail"}
+ANCHORS = Field(int, 1, 64)     # anchors per location of a predicted map (SSDLite: 3 or 6)
+WINDOW = Field(int, 1, RESOLUTION.hi)   # a pooling window's side or stride, in pixels
 TAP = re.compile(r"^(stem|bneck\d{1,3}|last_conv)(?:\.(expansion|depthwise))?$")
 
 
@@ -44,11 +47,11 @@ class HeadSpec:
 
 
 def _pair(value, path: str) -> tuple[int, int]:
-    pair = [value, value] if isinstance(value, int) else value
-    if (not isinstance(pair, list) or len(pair) != 2
-            or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in pair)):
-        fail(path, f"expected a positive integer or [h, w], got {value!r}")
-    return pair[0], pair[1]
+    pair = [value, value] if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(pair, list) or len(pair) != 2:
+        fail(path, f"expected a positive integer or [h, w], got {shown(value)}")
+    h, w = (WINDOW.check(x, path, SpecError) for x in pair)
+    return h, w
 
 
 def _pool(value, path: str):
@@ -58,11 +61,8 @@ def _pool(value, path: str):
     return _pair(take(value, "k", object, path), f"{path}.k"), _pair(take(value, "s", object, path), f"{path}.s")
 
 
-def _positive_list(d: dict, key: str, path: str) -> tuple[int, ...]:
-    values = take(d, key, list, path, [])
-    if not all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in values):
-        fail(f"{path}.{key}", f"expected a list of positive integers, got {values!r}")
-    return tuple(values)
+def _positive_list(d: dict, key: str, path: str, each: Field) -> tuple[int, ...]:
+    return tuple(take(d, key, Field(list, longest=16, items=each), path, []))
 
 
 def _head(d: dict, path: str, fields: set[str]) -> HeadSpec:
@@ -75,16 +75,16 @@ def _head(d: dict, path: str, fields: set[str]) -> HeadSpec:
     if not TAP.match(high) or "." in high:
         fail(f"{path}.high", f"{high!r} is not a layer; allowed: stem, bneckN, last_conv")
     head = HeadSpec(kind=kind, nl=nonlinearity(d.get("nl", "-"), f"{path}.nl"),
-                    filters=take(d, "filters", int, path, 0),
+                    filters=take(d, "filters", CHANNELS, path, 0),
                     pool=_pool(d["pool"], f"{path}.pool") if "pool" in d else None,
                     pool_bias=take(d, "pool_bias", bool, path, False), skip=skip, high=high,
                     dilated=take(d, "dilated", bool, path, False),
                     halve_c4_expansion=take(d, "halve_c4_expansion", bool, path, False),
                     scale_last_channel=take(d, "scale_last_channel", bool, path, False),
-                    extra=_positive_list(d, "extra", path),
+                    extra=_positive_list(d, "extra", path, CHANNELS),
                     extra_width=take(d, "extra_width", bool, path, False),
-                    anchors=_positive_list(d, "anchors", path),
-                    classes=take(d, "classes", int, path, None), reduced_tail=take(d, "reduced_tail", bool, path, False))
+                    anchors=_positive_list(d, "anchors", path, ANCHORS),
+                    classes=take(d, "classes", CLASSES, path, None), reduced_tail=take(d, "reduced_tail", bool, path, False))
     if kind == "ssdlite" and len(head.anchors) != len(head.extra) + 2:
         fail(f"{path}.anchors", f"give one count per predicted map: C4, C5 and the {len(head.extra)} extra "
                                 f"layers ({len(head.extra) + 2}), got {len(head.anchors)}")

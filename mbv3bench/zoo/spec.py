@@ -111,7 +111,7 @@ def _blocks(d, path: str) -> tuple[BlockDef, ...]:
         nl = nonlinearity(f["nl"], f"{rpath}.nl")
         for j in range(f["n"]):
             blocks.append(BlockDef(k=f["k"], out=f["out"], s=f["s"] if j == 0 else 1, nl=nl, se=se,
-                                   exp=f.get("exp"), t=f.get("t")))
+                                   exp=f.get("exp"), t=float(f["t"]) if "t" in columns else None))
     return tuple(blocks)
 
 
@@ -123,7 +123,8 @@ def _resolution(data, path: str) -> int | str:
     """An int (square) or HxW, e.g. 1024x2048: the form a res= knob takes."""
     value = data.get("resolution")
     if isinstance(value, str) and _SIZE.match(value):
-        return _size_value(*map(int, _SIZE.match(value).groups()))
+        return _size_value(*(RESOLUTION.check(int(x), f"{path}.resolution", SpecError)
+                             for x in _SIZE.match(value).groups()))
     return take(data, "resolution", RESOLUTION, path)
 
 
@@ -188,7 +189,7 @@ def parse_spec(data, path: str) -> ModelSpec:
         se_gate=take(se, "gate", str, f"{path}.se", allowed=SE_GATES) if se else None,
         c4_block=c4, space=space,
         original_last_stage=_last_stage(last_stage, f"{path}.original_last_stage") if last_stage else None,
-        torchvision_halved_from=take(torchvision, "halved_from", int, f"{path}.torchvision", None))
+        torchvision_halved_from=take(torchvision, "halved_from", Field(int, 1, MAX_BLOCKS), f"{path}.torchvision", None))
 
 
 def catalog() -> list[str]:
@@ -215,10 +216,20 @@ def load_spec(name: str) -> ModelSpec:
     return _load_spec(spec_path(name))
 
 
+_loading: set[Path] = set()   # specs being read: a backbone that leads back to one of them is a cycle
+
+
 @functools.cache
 def _load_spec(path: Path) -> ModelSpec:
     where = display(path)
-    spec = parse_spec(read_yaml(path, SPEC_LIMIT, "model spec", SpecError), where)
+    if path in _loading:
+        fail(f"{where}.backbone", "its backbones lead back to this spec; a backbone is a classification "
+                                  "network's spec")
+    _loading.add(path)
+    try:
+        spec = parse_spec(read_yaml(path, SPEC_LIMIT, "model spec", SpecError), where)
+    finally:
+        _loading.discard(path)
     if spec.name != path.stem:
         fail(f"{where}.name", f"{shown(spec.name)} differs from the file name {path.stem!r}")
     return spec
