@@ -134,24 +134,35 @@ def summary(variant: str, as_json: bool):
 @click.option("--rebuild", is_flag=True, help=REBUILD_HELP)
 def export(variant: str, fmt: str, out_dir: str | None, rebuild: bool):
     """Export VARIANT, check it against torch, and cache it (a second export is a cache hit)."""
-    import shutil
     from pathlib import Path
 
-    from .core.output import check_writable
-    from .export.artifacts import get_artifact
+    from .core.output import check_folder, check_output, write_atomic
+    from .export.artifacts import artifact_path, get_artifact
 
     if out_dir:
-        check_writable(Path(out_dir), "folder")
+        check_folder("-o", out_dir)
+        cached = artifact_path(variant, fmt)
+        copy = Path(out_dir) / cached.name
+        check_output("-o", copy, inputs={"the cached artifact": cached})
     art = get_artifact(variant, fmt, rebuild=rebuild)
     path = art.path
     if out_dir:
-        path = Path(shutil.copy2(art.path, Path(out_dir) / art.path.name))
+        write_atomic(copy, art.path.read_bytes(), "-o")
+        path = copy
     check = art.check
     line = f"max abs error vs torch {check['max_abs_err']:.3g} (logits up to {check['logit_scale']:.3g})"
     if "top1_agreement" in check:
         line += f", top-1 agreement {check['top1_agreement']:.0%} on {check['inputs']} random inputs"
     click.echo(f"{'cached' if art.cached else 'exported'} {art.variant} as {fmt}: {path}")
     click.echo(f"  sha256 {art.sha256}; {line}")
+
+
+def _read_specs(cells) -> dict:
+    """The model spec files a grid reads, as inputs no output may overwrite."""
+    from .zoo.spec import parse_variant, spec_path
+
+    paths = {spec_path(parse_variant(c.variant).name) for c in cells}
+    return {f"the model spec {p.stem}": p for p in paths}
 
 
 def _split(values: str) -> list[str]:
@@ -187,7 +198,8 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
     import time
     from pathlib import Path
 
-    from .core.output import check_writable, dumps, layers_csv, write_atomic, write_new
+    from .core.output import check_folder, check_output, dumps, layers_csv, write_atomic, write_new
+    from .core.resources import device_dirs, find_yaml
     from .core.results import envelope
     from .progress import RunDisplay
     from .report.run_table import describe, ratios_table, results_table
@@ -212,10 +224,11 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
     # every output is checked before anything is measured: a result is never lost to a bad path
     from .export.artifacts import artifact_dir
 
-    check_writable(Path(out_dir), "folder")
-    check_writable(artifact_dir(), "folder")
+    check_folder("--out-dir", out_dir)
+    check_folder("the artifact cache", artifact_dir())
     if json_out:
-        check_writable(Path(json_out), "file")
+        check_output("--json", json_out, inputs={"--db": db, **_read_specs(cells), "the device profile":
+                                                find_yaml(device_dirs(), device)})
     settings = Settings(threads=kw["threads"], xnnpack=not kw["no_xnnpack"], ort_opt_level=kw["ort_opt_level"],
                         per_layer=per_layer)
     with Store(db) as store:
@@ -236,7 +249,7 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
         json_path = write_new(Path(out_dir), f"results-{stamp}", ".json", text)
         csv_path = write_new(Path(out_dir), f"layers-{stamp}", ".csv", layers_csv(results))
         if json_out:
-            write_atomic(Path(json_out), text)
+            write_atomic(json_out, text, "--json")
         out.print(results_table(results, describe(target.describe(), protocol, settings.threads, metric)))
         if (ratios := ratios_table(results)) is not None:
             out.print(ratios)
