@@ -39,9 +39,10 @@ def _first_non_finite(doc: Any, path: str = "$") -> str:
     return ""
 
 
-# A probe of real bytes, about a results JSON or a figure: a folder that takes none (a full disk,
-# a read-only mount) fails the check, not the write after minutes of measuring.
-PROBE_BYTES = 64 * 1024
+# Real bytes, a few filesystem blocks allocated and synced: a folder that takes none (a full disk,
+# a read-only mount) fails the check, not the write after minutes of measuring. An output larger
+# than the room left fails its write, which takes the room before touching the old file.
+PROBE_BYTES = 8 * 1024
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 Inputs = Mapping[str, "str | Path | None"]   # what the command reads, by how the user named it: {"--db": path}
