@@ -199,8 +199,8 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
     from pathlib import Path
 
     from .core.output import check_folder, check_output, dumps, layers_csv, write_atomic, write_new
-    from .core.resources import device_dirs, find_yaml
     from .core.results import envelope
+    from .options import target_inputs
     from .progress import RunDisplay
     from .report.run_table import describe, ratios_table, results_table
     from .runner import Settings, plan_grid, run_grid
@@ -224,11 +224,10 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
     # every output is checked before anything is measured: a result is never lost to a bad path
     from .export.artifacts import artifact_dir
 
+    if json_out:   # first: a refused path leaves no folder made behind
+        check_output("--json", json_out, inputs={"--db": db, **_read_specs(cells), **target_inputs(device, kw)})
     check_folder("--out-dir", out_dir)
     check_folder("the artifact cache", artifact_dir())
-    if json_out:
-        check_output("--json", json_out, inputs={"--db": db, **_read_specs(cells), "the device profile":
-                                                find_yaml(device_dirs(), device)})
     settings = Settings(threads=kw["threads"], xnnpack=not kw["no_xnnpack"], ort_opt_level=kw["ort_opt_level"],
                         per_layer=per_layer)
     with Store(db) as store:

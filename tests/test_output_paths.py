@@ -276,3 +276,41 @@ def test_an_existing_output_on_a_full_disk_is_left_whole(cli, inputs, full_disk)
     code, stdout, err = cli("lut", "export", str(inputs / "T.json"), "--format", "csv", "-o", str(full_disk / "x.csv"))
     assert "disk full" in _one_error_line(code, stdout, err)   # the table is 21 KB
     assert (full_disk / "x.csv").read_bytes() == b"old\n" and sorted(os.listdir(full_disk)) == ["filler", "x.csv"]
+
+
+def test_an_exported_copy_goes_through_a_symlink_and_never_onto_the_cache(cli, tmp_path, shared_artifact_cache):
+    """`export -o DIR` copies the cached file: through a symlink of that name, keeping its target's
+    mode; a DIR that is the cache's own folder would copy the file onto itself."""
+    name = _export_name()
+    real = tmp_path / "real.onnx"
+    real.write_bytes(b"old")
+    real.chmod(0o604)
+    (tmp_path / name).symlink_to(real)
+    code, out, err = cli("export", SMALL, "--format", "onnx", "-o", str(tmp_path))
+    assert code == 0, err
+    cached = shared_artifact_cache / "onnx" / name
+    assert (tmp_path / name).is_symlink() and real.read_bytes() == cached.read_bytes()
+    assert stat.S_IMODE(real.stat().st_mode) == 0o604
+    before = _sha(cached)
+    code, out, err = cli("export", SMALL, "--format", "onnx", "-o", str(cached.parent))
+    assert "the cached artifact" in _one_error_line(code, out, err) and _sha(cached) == before
+
+
+@pytest.mark.parametrize("args", [
+    ["run", "--device", "mine", "--models", SMALL, "--runtimes", "litert", "--db", "{t}/r.sqlite", "--json", "{out}",
+     "--out-dir", "{t}/out"],
+    ["lut", "build", "--space", "ofa_mobilenet_v3", "--res", "160", "--device", "mine", "--db", "{t}/r.sqlite",
+     "-o", "{out}"],
+], ids=["run", "lut build"])
+def test_the_device_profile_measured_on_is_an_input(cli, tmp_path, monkeypatch, args):
+    """A profile of the user's own, in their devices folder, named as the output through a symlink."""
+    (tmp_path / "devs").mkdir()
+    profile = tmp_path / "devs" / "mine.yaml"
+    shutil.copy(REPO / "devices" / "local.yaml", profile)
+    monkeypatch.setenv("MBV3BENCH_DEVICES_DIR", str(tmp_path / "devs"))
+    (tmp_path / "L").symlink_to(profile)
+    before = _sha(profile)
+    code, out, err = cli(*[a.format(t=tmp_path, out=tmp_path / "L") for a in args])
+    assert "the device profile" in _one_error_line(code, out, err)
+    assert _sha(profile) == before and (tmp_path / "L").is_symlink()
+    assert sorted(os.listdir(tmp_path)) == ["L", "devs"]   # no store, no --out-dir made

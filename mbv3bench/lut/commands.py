@@ -11,7 +11,7 @@ import click
 
 from ..core.errors import UserError
 from ..core.registry import PRECISIONS, PROTOCOL, RUNTIMES
-from ..options import open_target, phone_options, protocol, protocol_options
+from ..options import open_target, phone_options, protocol, protocol_options, target_inputs
 
 ROUNDS = 3   # end-to-end measurements of a network, the fastest kept (measuring.py says why)
 # ~100 blocks of well under a millisecond each: a shorter protocol than a network's, so a table
@@ -140,7 +140,8 @@ def build_command(space, resolutions, runtime, precision, device, output, resume
     from .measuring import Measuring
 
     res = _ints(resolutions, "--res")
-    check_output("-o", output, inputs={"--db": db, f"the spec of {space}": spec_path(space)})
+    check_output("-o", output, inputs={"--db": db, f"the spec of {space}": spec_path(space),
+                                       **target_inputs(device, kw)})
     check_folder("the artifact cache", artifact_dir())
     blocks = table.plan(space, res)
     stages = sum(1 for key, *_ in blocks if key[2] is not None)
@@ -222,7 +223,7 @@ def fit_command(lut_path, count, seed, kind, device, db, resume, rounds, export_
     from ..store import Store
     from . import table
 
-    check_output("--lut", lut_path, inputs={"--db": db})   # the table is written back in place
+    check_output("--lut", lut_path, inputs={"--db": db, **target_inputs(device, kw)})   # written back in place
     doc = table.load(lut_path)
     with Store(db) as store:
         how = table.how_of(doc, _lut_target(doc, device, kw))
@@ -256,7 +257,7 @@ def validate_command(lut_path, count, seed, reference, plot_path, as_json, devic
     from .validate import plot, report
 
     plot_path = Path(plot_path or Path(lut_path).with_suffix("").as_posix() + f"-validate-{seed}.png")
-    check_output("--plot", plot_path, inputs={"--lut": lut_path, "--db": db})
+    check_output("--plot", plot_path, inputs={"--lut": lut_path, "--db": db, **target_inputs(device, kw)})
     doc = table.load(lut_path)
     archs = sample(doc["space"], count, seed, doc["resolutions"])
     ref = str(parse_variant(reference)) if reference else None
