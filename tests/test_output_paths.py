@@ -314,3 +314,19 @@ def test_the_device_profile_measured_on_is_an_input(cli, tmp_path, monkeypatch, 
     assert "the device profile" in _one_error_line(code, out, err)
     assert _sha(profile) == before and (tmp_path / "L").is_symlink()
     assert sorted(os.listdir(tmp_path)) == ["L", "devs"]   # no store, no --out-dir made
+
+
+@pytest.mark.parametrize("args", WRITERS, ids=WRITER_IDS)
+def test_a_device_node_behind_a_symlink_is_refused_and_kept(cli, inputs, args):
+    """As root, `-o /dev/full` once replaced the system's /dev/full: a node of its numbers made here
+    (never a real /dev one, never opened), named through a symlink, stays that node."""
+    node = inputs / "full-node"
+    try:
+        os.mknod(node, stat.S_IFCHR | 0o600, os.makedev(1, 7))
+    except PermissionError as e:
+        pytest.skip(f"cannot make a device node here ({e})")
+    (inputs / "link.out").symlink_to(node)
+    code, stdout, err = cli(*[a.format(t=inputs, out=inputs / "link.out") for a in args])
+    assert "a character device" in _one_error_line(code, stdout, err)
+    assert stat.S_ISCHR(os.lstat(node).st_mode) and os.lstat(node).st_rdev == os.makedev(1, 7)
+    assert (inputs / "link.out").is_symlink()
