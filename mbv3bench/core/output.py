@@ -53,10 +53,9 @@ def _named(path) -> str:
     return text if len(text) <= 200 else shown(text, 200)
 
 
-def _reason(e: OSError) -> str:
-    if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return "disk full"
-    return (e.strerror or str(e)).lower() if e.errno is not None else str(e)
+def _cannot(what: str, path, e: OSError) -> UserError:
+    reason = "disk full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else (e.strerror or str(e)).lower()
+    return UserError(f"cannot write {what} {_named(path)}: {reason}")
 
 
 def _target(path: Path, what: str) -> tuple[Path, os.stat_result | None]:
@@ -68,7 +67,7 @@ def _target(path: Path, what: str) -> tuple[Path, os.stat_result | None]:
     except FileNotFoundError:
         return target, None
     except OSError as e:
-        raise UserError(f"cannot write {what} {_named(path)}: {_reason(e)}") from None
+        raise _cannot(what, path, e) from None
     for test, kind in _KINDS:
         if test(st.st_mode):
             raise UserError(f"{what} {_named(path)} is {kind}, not a regular file: give the path of a file")
@@ -95,15 +94,13 @@ def _not_an_input(path: Path, target: Path, what: str, inputs: Inputs) -> None:
 def _probe(folder: Path, what: str, path: Path) -> None:
     try:
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".mbv3bench-probe-")
+        try:
+            _write_whole(fd, b"\0" * PROBE_BYTES)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
     except OSError as e:
-        raise UserError(f"cannot write {what} {_named(path)}: {_reason(e)}") from None
-    try:
-        _write_whole(fd, b"\0" * PROBE_BYTES)
-    except OSError as e:
-        raise UserError(f"cannot write {what} {_named(path)}: {_reason(e)}") from None
-    finally:
-        os.close(fd)
-        os.unlink(probe)
+        raise _cannot(what, path, e) from None
 
 
 def _folder(folder: Path, what: str, path: Path, create: bool) -> None:
@@ -114,7 +111,7 @@ def _folder(folder: Path, what: str, path: Path, create: bool) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise UserError(f"cannot write {what} {_named(path)}: {_reason(e)}") from None
+        raise _cannot(what, path, e) from None
 
 
 def check_output(what: str, *paths: str | Path, inputs: Inputs | None = None, create_folder: bool = False) -> None:
@@ -163,18 +160,13 @@ def _write_whole(fd: int, data: bytes) -> None:
     os.fsync(fd)
 
 
-def _bytes(data: str | bytes) -> bytes:
-    return data.encode() if isinstance(data, str) else data
-
-
-def write_atomic(path: str | Path, data: str | bytes, what: str = "") -> None:
+def write_atomic(path: str | Path, data: str | bytes, what: str = "file") -> None:
     """PATH's new content, written to a temporary file beside it and renamed over it: a reader
     never sees half a file and two writers never interleave. Through a symlink (the link stays,
     its target changes), keeping the file's mode (a new one gets 0666 less the umask, as any
     program's). A file with hard links is written in place, so every name keeps sharing it."""
-    what = what or "file"
     target, st = _target(Path(path), what)
-    data = _bytes(data)
+    data = data.encode() if isinstance(data, str) else data
     try:
         if st is not None and st.st_nlink > 1:
             fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK)
@@ -197,7 +189,7 @@ def write_atomic(path: str | Path, data: str | bytes, what: str = "") -> None:
             Path(tmp).unlink(missing_ok=True)
             raise
     except OSError as e:
-        raise UserError(f"cannot write {what} {_named(path)}: {_reason(e)}") from None
+        raise _cannot(what, path, e) from None
 
 
 def _keep_owner(fd: int, st: os.stat_result) -> None:
@@ -207,9 +199,8 @@ def _keep_owner(fd: int, st: os.stat_result) -> None:
         pass
 
 
-def append_text(path: str | Path, text: str, what: str = "") -> None:
+def append_text(path: str | Path, text: str, what: str = "file") -> None:
     """TEXT added at the end of PATH (a step summary other steps append to as well), made if missing."""
-    what = what or "file"
     target, _ = _target(Path(path), what)
     try:
         with open(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK, 0o666), "ab") as f:
@@ -217,10 +208,10 @@ def append_text(path: str | Path, text: str, what: str = "") -> None:
             f.flush()
             os.fsync(f.fileno())
     except OSError as e:
-        raise UserError(f"cannot write {what} {_named(path)}: {_reason(e)}") from None
+        raise _cannot(what, path, e) from None
 
 
-def write_figure(fig, path: str | Path, what: str = "", **savefig) -> None:
+def write_figure(fig, path: str | Path, what: str = "file", **savefig) -> None:
     """A matplotlib figure rendered in memory (savefig's FORMAT given), then written as write_atomic writes."""
     buf = io.BytesIO()
     fig.savefig(buf, **savefig)
@@ -234,7 +225,7 @@ def write_new(directory: str | Path, stem: str, suffix: str, text: str) -> Path:
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{stem}.", suffix=".tmp")
     except OSError as e:
-        raise UserError(f"cannot write into {_named(directory)}: {_reason(e)}") from None
+        raise _cannot("into", directory, e) from None
     try:
         try:
             os.fchmod(fd, 0o666 & ~_umask())
@@ -250,7 +241,7 @@ def write_new(directory: str | Path, stem: str, suffix: str, text: str) -> Path:
                 continue
         raise UserError(f"{_named(directory)}: no free name for {stem}{suffix}")
     except OSError as e:
-        raise UserError(f"cannot write into {_named(directory)}: {_reason(e)}") from None
+        raise _cannot("into", directory, e) from None
     finally:
         Path(tmp).unlink(missing_ok=True)
 

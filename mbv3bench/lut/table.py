@@ -98,7 +98,7 @@ def load(path: str | Path) -> dict:
     return doc
 
 
-def save(path: str | Path, doc: dict, what: str = "") -> None:
+def save(path: str | Path, doc: dict, what: str = "file") -> None:
     write_atomic(path, dumps(doc) + "\n", what)
 
 
