@@ -251,12 +251,16 @@ FULL_DISK = [
 ]
 
 
+@pytest.mark.parametrize("read_only", [False, True], ids=["full", "full and read-only"])
 @pytest.mark.parametrize("args", FULL_DISK, ids=[" ".join(a[:2]) + (" " + a[-4] if a[0] == "run" else "")
                                                  for a in FULL_DISK])
-def test_a_full_disk_fails_the_check_not_the_write(cli, inputs, full_disk, args):
-    """The old probe wrote 0 bytes and passed on a full disk; a real one fails before the work."""
+def test_a_full_disk_fails_the_check_not_the_write(cli, inputs, full_disk, args, read_only):
+    """The old probe wrote 0 bytes and passed on a full disk; a real one fails before the work,
+    and says why."""
+    if read_only:
+        subprocess.run(["mount", "-o", "remount,ro", str(full_disk)], check=True)
     code, stdout, err = cli(*[a.format(t=inputs, full=full_disk) for a in args])
-    assert "disk full" in _one_error_line(code, stdout, err)
+    assert ("read-only file system" if read_only else "disk full") in _one_error_line(code, stdout, err)
     assert sorted(os.listdir(full_disk)) == ["filler"]   # no probe or temporary file left
     assert not (inputs / "r.sqlite").exists()
 
