@@ -198,7 +198,7 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
     import time
     from pathlib import Path
 
-    from .core.output import check_folder, check_output, dumps, layers_csv, write_atomic, write_new
+    from .core.output import check_folder, check_not_input, check_output, dumps, layers_csv, write_atomic, write_new
     from .core.results import envelope
     from .options import target_inputs
     from .progress import RunDisplay
@@ -224,8 +224,10 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
     # every output is checked before anything is measured: a result is never lost to a bad path
     from .export.artifacts import artifact_dir
 
+    read = {**_read_specs(cells), **target_inputs(device, kw)}
+    check_not_input("--db", db, read)
     if json_out:   # first: a refused path leaves no folder made behind
-        check_output("--json", json_out, inputs={"--db": db, **_read_specs(cells), **target_inputs(device, kw)})
+        check_output("--json", json_out, inputs={"--db": db, **read})
     check_folder("--out-dir", out_dir)
     check_folder("the artifact cache", artifact_dir())
     settings = Settings(threads=kw["threads"], xnnpack=not kw["no_xnnpack"], ort_opt_level=kw["ort_opt_level"],

@@ -57,6 +57,11 @@ SAME_AS_INPUT = [
     (["plot", "--figure", "1", "--db", "{t}/S.sqlite", "-o", "{t}/H"], "S.sqlite"),
     (["run", "--models", SMALL, "--runtimes", "litert", "--db", "{t}/S.sqlite", "--json", "{t}/L",
       "--out-dir", "{t}/out"], "S.sqlite"),
+    # the store is written too: it may not be another input either
+    (["lut", "validate", "--lut", "{t}/T.json", "--db", "{t}/L"], "T.json"),
+    (["ingest", "{t}/B.json", "--db", "{t}/H"], "B.json"),
+    (["compare", "--ab", "{t}/T.json", SMALL, "--db", "{t}/L"], "T.json"),
+    (["plot", "--figure", "1", "--measure", "--accuracy", "{t}/B.json", "--db", "{t}/H", "-o", "{t}/f.png"], "B.json"),
 ]
 
 
@@ -305,7 +310,10 @@ def test_an_exported_copy_goes_through_a_symlink_and_never_onto_the_cache(cli, t
      "--out-dir", "{t}/out"],
     ["lut", "build", "--space", "ofa_mobilenet_v3", "--res", "160", "--device", "mine", "--db", "{t}/r.sqlite",
      "-o", "{out}"],
-], ids=["run", "lut build"])
+    ["run", "--device", "mine", "--models", SMALL, "--runtimes", "litert", "--db", "{out}", "--out-dir", "{t}/out"],
+    ["lut", "build", "--space", "ofa_mobilenet_v3", "--res", "160", "--device", "mine", "--db", "{out}",
+     "-o", "{t}/T.json"],
+], ids=["run --json", "lut build -o", "run --db", "lut build --db"])
 def test_the_device_profile_measured_on_is_an_input(cli, tmp_path, monkeypatch, args):
     """A profile of the user's own, in their devices folder, named as the output through a symlink."""
     (tmp_path / "devs").mkdir()

@@ -168,11 +168,12 @@ def log_result(log, *, variant: str, device: str, source: str):
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (the run JSON's result shape).")
 def ingest(logfile: str, device: str, variant: str | None, db: str, as_json: bool):
     """Store a benchmark_model log run elsewhere (any benchmark_model version) in the results store."""
-    from ..core.output import dumps
+    from ..core.output import check_not_input, dumps
     from ..core.results import envelope
     from ..store import Store, measurement_key
     from .benchmark_log import BenchmarkLogError, parse_benchmark_log
 
+    check_not_input("--db", db, {"LOGFILE": logfile})
     path = Path(logfile)
     data = read_bytes(path, LOG_LIMIT, "a benchmark_model log")
     try:

@@ -46,10 +46,12 @@ def compare(files, ab, runtimes, metric, threshold, reference, fmt, summary, dev
     threshold = (DEFAULT_THRESHOLD[metric] if threshold is None else threshold) / 100
     if ab and files:
         raise UserError("give either two saved files or --ab A B, not both")
-    if summary:   # before anything is read or measured: a verdict is never lost to a bad path
-        from ..core.output import check_output
+    from ..core.output import check_not_input, check_output
 
-        models = {f"--ab {name}": m for name, m in zip("AB", ab or ()) if Path(m).exists()}
+    models = {f"--ab {name}": m for name, m in zip("AB", ab or ()) if Path(m).exists()}
+    if ab:
+        check_not_input("--db", db, models)
+    if summary:   # before anything is read or measured: a verdict is never lost to a bad path
         check_output("--summary", summary, inputs={**dict(zip(("BASELINE", "CURRENT"), files)), **models,
                                                    **({"--db": db} if ab else {})})
     if ab:

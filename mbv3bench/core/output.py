@@ -91,6 +91,12 @@ def _not_an_input(path: Path, target: Path, what: str, inputs: Inputs) -> None:
                             "it would destroy it; give another path")
 
 
+def check_not_input(what: str, path: str | Path, inputs: Inputs) -> None:
+    """Before any work: PATH, a file the command changes in place (a results store), is none of
+    its INPUTS."""
+    _not_an_input(Path(path), Path(os.path.realpath(path)), what, inputs)
+
+
 def _probe(folder: Path, what: str, path: Path) -> None:
     try:
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".mbv3bench-probe-")

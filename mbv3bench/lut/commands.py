@@ -131,7 +131,7 @@ def build_command(space, resolutions, runtime, precision, device, output, resume
     into the results store and the table OUTPUT."""
     import time
 
-    from ..core.output import check_folder, check_output
+    from ..core.output import check_folder, check_not_input, check_output
     from ..export.artifacts import artifact_dir
     from ..runner import Settings
     from ..store import Store
@@ -140,8 +140,9 @@ def build_command(space, resolutions, runtime, precision, device, output, resume
     from .measuring import Measuring
 
     res = _ints(resolutions, "--res")
-    check_output("-o", output, inputs={"--db": db, f"the spec of {space}": spec_path(space),
-                                       **target_inputs(device, kw)})
+    read = {f"the spec of {space}": spec_path(space), **target_inputs(device, kw)}
+    check_not_input("--db", db, read)
+    check_output("-o", output, inputs={"--db": db, **read})
     check_folder("the artifact cache", artifact_dir())
     blocks = table.plan(space, res)
     stages = sum(1 for key, *_ in blocks if key[2] is not None)
@@ -219,11 +220,13 @@ def _measuring_options(f):
 def fit_command(lut_path, count, seed, kind, device, db, resume, rounds, export_jobs, **kw):
     """Measure N random architectures end to end (the table's settings) and store in the table a
     correction fitted on them."""
-    from ..core.output import check_output
+    from ..core.output import check_not_input, check_output
     from ..store import Store
     from . import table
 
-    check_output("--lut", lut_path, inputs={"--db": db, **target_inputs(device, kw)})   # written back in place
+    read = target_inputs(device, kw)
+    check_not_input("--db", db, read)
+    check_output("--lut", lut_path, inputs={"--db": db, **read})   # the table is written back in place
     doc = table.load(lut_path)
     with Store(db) as store:
         how = table.how_of(doc, _lut_target(doc, device, kw))
@@ -248,7 +251,7 @@ def validate_command(lut_path, count, seed, reference, plot_path, as_json, devic
     """Measure N random architectures end to end (the table's settings) and report how far the
     table's predictions are: RMSE, MAPE, share within 5% and 10%, Kendall tau, the parts that add
     most error, and a scatter plot."""
-    from ..core.output import check_output, dumps
+    from ..core.output import check_not_input, check_output, dumps
     from ..store import Store
     from ..zoo.spec import parse_variant
     from . import table
@@ -257,7 +260,9 @@ def validate_command(lut_path, count, seed, reference, plot_path, as_json, devic
     from .validate import plot, report
 
     plot_path = Path(plot_path or Path(lut_path).with_suffix("").as_posix() + f"-validate-{seed}.png")
-    check_output("--plot", plot_path, inputs={"--lut": lut_path, "--db": db, **target_inputs(device, kw)})
+    read = {"--lut": lut_path, **target_inputs(device, kw)}
+    check_not_input("--db", db, read)
+    check_output("--plot", plot_path, inputs={"--db": db, **read})
     doc = table.load(lut_path)
     archs = sample(doc["space"], count, seed, doc["resolutions"])
     ref = str(parse_variant(reference)) if reference else None

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..core.errors import UserError
-from ..core.output import check_folder, check_output, write_atomic
+from ..core.output import check_folder, check_not_input, check_output, write_atomic
 from ..core.registry import check_runtime
 
 TABLE_NUMBERS = ("3", "4", "5")
@@ -102,6 +102,7 @@ def plot(figure, output, device, runtime, db, accuracy_file, measure, models, re
     model_list = split_variant_list(models) if models else None
     out = Path(output or f"reports/{FIGURE_FILES[figure]}.png")
     check_output("-o", out, inputs={"--db": db, "--accuracy": accuracy_file}, create_folder=output is None)
+    check_not_input("--db", db, {"--accuracy": accuracy_file})
     with _session(db, accuracy_file, writes=measure or figure == "roofline") as (store, accuracy, paper):
         if measure:
             for rt in runtimes:
