@@ -140,18 +140,21 @@ def summary(variant: str, as_json: bool):
 @click.option("--rebuild", is_flag=True, help=REBUILD_HELP)
 def export(variant: str, fmt: str, out_dir: str | None, rebuild: bool):
     """Export VARIANT, check it against torch, and cache it (a second export is a cache hit)."""
-    import shutil
     from pathlib import Path
 
-    from .core.output import check_writable
-    from .export.artifacts import get_artifact
+    from .core.output import check_folder, check_output, write_atomic
+    from .export.artifacts import artifact_path, get_artifact
 
     if out_dir:
-        check_writable(Path(out_dir), "folder")
+        check_folder("-o", out_dir)
+        cached = artifact_path(variant, fmt)
+        copy = Path(out_dir) / cached.name
+        check_output("-o", copy, inputs={"the cached artifact": cached})
     art = get_artifact(variant, fmt, rebuild=rebuild)
     path = art.path
     if out_dir:
-        path = Path(shutil.copy2(art.path, Path(out_dir) / art.path.name))
+        write_atomic(copy, art.path.read_bytes(), "-o")
+        path = copy
     check = art.check
     line = f"max abs error vs torch {check['max_abs_err']:.3g} (logits up to {check['logit_scale']:.3g})"
     if "top1_agreement" in check:
@@ -172,6 +175,14 @@ def _write_each(writes) -> tuple[list[tuple[str, object]], list[str]]:
         except (OSError, UserError) as e:
             unwritten.append(f"{what}: {one_line(e)}")
     return written, unwritten
+
+
+def _read_specs(cells) -> dict:
+    """The model spec files a grid reads, as inputs no output may overwrite."""
+    from .zoo.spec import parse_variant, spec_path
+
+    paths = {spec_path(parse_variant(c.variant).name) for c in cells}
+    return {f"the model spec {p.stem}": p for p in paths}
 
 
 def _split(values: str) -> list[str]:
@@ -207,9 +218,10 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
     import time
     from pathlib import Path
 
-    from .core.output import check_writable, dumps, layers_csv, write_atomic, write_new
+    from .core.output import check_folder, check_not_input, check_output, dumps, layers_csv, write_atomic, write_new
     from .core.registry import device_runtimes
     from .core.results import envelope
+    from .options import target_inputs
     from .progress import RunDisplay
     from .report.run_table import describe, ratios_table, results_table
     from .runner import NotStored, Settings, plan_grid, run_grid
@@ -234,10 +246,12 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
     # every output is checked before anything is measured: a result is never lost to a bad path
     from .export.artifacts import artifact_dir, tool_versions
 
-    check_writable(Path(out_dir), "folder")
-    check_writable(artifact_dir(), "folder")
-    if json_out:
-        check_writable(Path(json_out), "file")
+    read = {**_read_specs(cells), **target_inputs(device, kw)}
+    check_not_input("--db", db, read)
+    if json_out:   # first: a refused path leaves no folder made behind
+        check_output("--json", json_out, inputs={"--db": db, **read})
+    check_folder("--out-dir", out_dir)
+    check_folder("the artifact cache", artifact_dir())
     settings = Settings(threads=kw["threads"], xnnpack=not kw["no_xnnpack"], ort_opt_level=kw["ort_opt_level"],
                         per_layer=per_layer)
     with Store(db) as store:
@@ -260,7 +274,7 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
         stamp = time.strftime("%Y%m%d-%H%M%S")
 
         def json_copy() -> Path:
-            write_atomic(Path(json_out), text)
+            write_atomic(Path(json_out), text, "--json")
             return Path(json_out)
 
         written, unwritten = _write_each(

@@ -69,6 +69,15 @@ def open_target(device: str, kw: dict):
     return target
 
 
+def target_inputs(device: str | None, kw: dict) -> dict:
+    """The files measuring on DEVICE reads (its profile, a phone's benchmark_model), as inputs no
+    output of the command may overwrite."""
+    from .core.resources import device_dirs, find_yaml
+
+    return {"the device profile": device and find_yaml(device_dirs(), device),
+            "--benchmark-binary": kw.get("benchmark_binary")}
+
+
 def protocol(kw: dict):
     from .measure.protocol import MAX_SECS, Protocol
 

@@ -2,7 +2,9 @@
 numbers, read-only and damaged stores, a store a newer version wrote, unwritable outputs, runs
 finishing at the same moment. Through the CLI: exit code, one line, no traceback, nothing lost."""
 import hashlib
+import os
 import shutil
+import stat
 import sqlite3
 import subprocess
 import sys
@@ -138,6 +140,9 @@ def test_runs_finishing_together_keep_every_results_file(tmp_path):
     written = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
     assert len(set(written)) == 3
     assert sorted(p.read_text()[0] for p in tmp_path.glob("results-*.json")) == ["0", "1", "2"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {stat.S_IMODE(p.stat().st_mode) for p in tmp_path.glob("results-*.json")} == {0o666 & ~umask}   # not 0600
     assert not list(tmp_path.glob(".*tmp"))
 
 

@@ -120,11 +120,13 @@ def devices(ctx, serials: tuple[str, ...], transport: str, as_json: bool):
 @click.option("--force", is_flag=True, help="Overwrite an existing profile.")
 def add(name: str, serial: str | None, transport: str, devices_dir: str | None, force: bool):
     """Write the profile NAME from the phone itself: model, SoC, ABI, Android, large cores and mask."""
+    from ..core.output import check_output, write_atomic
     from .new_profile import profile_path, profile_text
     from .route import open_transport
     from .transport import LinkLost
 
     path = profile_path(name, devices_dir, force)
+    check_output("the profile", path, create_folder=True)
     link = open_transport(serial, transport)
     try:
         text, info = profile_text(name, link.serial, link)
@@ -132,8 +134,7 @@ def add(name: str, serial: str | None, transport: str, devices_dir: str | None, 
         raise UserError(f"{link.serial} went away while its profile was read ({e})") from None
     finally:
         link.close()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    write_atomic(path, text, "the profile")
     click.echo(f"wrote {path}: {info['model']}, {info['soc']}, {info['abi']}, Android {info['android']}; "
                f"large cores {', '.join(map(str, info['large_cores']))} (mask {info['mask']}), via {link.route}")
     click.echo(f"measure with: MBV3BENCH_DEVICES_DIR={path.parent} mbv3bench run --device {name} --runtimes litert")
@@ -167,11 +168,12 @@ def log_result(log, *, variant: str, device: str, source: str):
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (the run JSON's result shape).")
 def ingest(logfile: str, device: str, variant: str | None, db: str, as_json: bool):
     """Store a benchmark_model log run elsewhere (any benchmark_model version) in the results store."""
-    from ..core.output import dumps
+    from ..core.output import check_not_input, dumps
     from ..core.results import envelope
     from ..store import Store, measurement_key
     from .benchmark_log import BenchmarkLogError, parse_benchmark_log
 
+    check_not_input("--db", db, {"LOGFILE": logfile})
     path = Path(logfile)
     data = read_bytes(path, LOG_LIMIT, "a benchmark_model log")
     try:

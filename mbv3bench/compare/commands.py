@@ -18,12 +18,12 @@ DEFAULT_THRESHOLD = {"time": 2.0, "instructions": 1.0}   # time: 2x the A-vs-A s
 
 
 def _emit(comparisons, unmatched, header: dict, fmt: str, summary: str | None) -> None:
+    from ..core.output import append_text
     from .render import RENDERERS, markdown
 
     click.echo(RENDERERS[fmt](comparisons, unmatched, header), nl=False)
     if summary:   # e.g. $GITHUB_STEP_SUMMARY: the Markdown whatever --format prints
-        with open(summary, "a") as f:
-            f.write(markdown(comparisons, unmatched, header))
+        append_text(summary, markdown(comparisons, unmatched, header), "--summary")
     from .verdict import NOT_COMPARED
 
     verdicts = {c.verdict for c in comparisons}
@@ -79,6 +79,14 @@ def compare(files, ab, runtimes, metric, threshold, reference, fmt, summary, dev
     threshold = (DEFAULT_THRESHOLD[metric] if threshold is None else threshold) / 100
     if ab and files:
         raise UserError("give either two saved files or --ab A B, not both")
+    from ..core.output import check_not_input, check_output
+
+    models = {f"--ab {name}": m for name, m in zip("AB", ab or ()) if Path(m).exists()}
+    if ab:
+        check_not_input("--db", db, models)
+    if summary:   # before anything is read or measured: a verdict is never lost to a bad path
+        check_output("--summary", summary, inputs={**dict(zip(("BASELINE", "CURRENT"), files)), **models,
+                                                   **({"--db": db} if ab else {})})
     if ab:
         from .ab import compare_ab
 
@@ -112,10 +120,10 @@ def baseline():
 @click.option("--models", help="With the store: only these comma-separated variants.")
 def baseline_save(file, source, db, device, runtime, models):
     """Write FILE: the results and where they came from."""
-    from ..core.output import check_writable, dumps, write_atomic
+    from ..core.output import check_output, dumps, write_atomic
     from .baseline import baseline_document
 
-    check_writable(Path(file), "file")
+    check_output("FILE", file, inputs={"--from": source, "--db": db})
     if source:
         from .saved import load_document
 
@@ -126,7 +134,7 @@ def baseline_save(file, source, db, device, runtime, models):
     if not results:
         raise UserError(f"nothing to save: no successful result in {source or db}"
                         + ("" if source else f" for device {device}"))
-    write_atomic(Path(file), dumps(baseline_document(results, described, origin, versions)) + "\n")
+    write_atomic(Path(file), dumps(baseline_document(results, described, origin, versions)) + "\n", "FILE")
     click.echo(f"wrote {file}: {len(results)} result(s) on {described.get('name', device)}, from {origin}")
 
 

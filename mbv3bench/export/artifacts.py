@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import UserError, one_line, shown
-from ..core.output import check_writable
+from ..core.output import check_folder
 from ..core.registry import FILE_SUFFIXES, FORMATS, check_format, native_runtime, package_versions, runtime_versions
 from ..core.untrusted import MiB, check_size, read_bytes, read_head
 from ..runtimes.inputs import SEED, input_array
@@ -216,17 +216,27 @@ def _cached(path: Path, manifest: Path, key: str, v: Variant, fmt: str) -> Artif
     return Artifact(path, str(v), fmt, info["sha256"], info["exporter"], info["check"], cached=True)
 
 
-def get_artifact(variant: Variant | str, fmt: str, *, rebuild: bool = False) -> Artifact:
-    """The cached artifact of (variant, format), exported and checked first if missing."""
+def _entry(variant: Variant | str, fmt: str) -> tuple[Variant, dict, str, Path]:
     check_format(fmt, exportable=True)
     v = parse_variant(variant) if isinstance(variant, str) else variant
     versions = exporter_versions()
     key = _key(v, fmt, versions)
-    stem = str(cache_stem(v, fmt, key))
-    path, manifest, log = Path(stem + FORMATS[fmt].suffix), Path(stem + ".json"), Path(stem + ".log")
+    return v, versions, key, Path(str(cache_stem(v, fmt, key)) + FORMATS[fmt].suffix)
+
+
+def artifact_path(variant: Variant | str, fmt: str) -> Path:
+    """Where the cache keeps (variant, format), exported or not yet: known before any export."""
+    return _entry(variant, fmt)[3]
+
+
+def get_artifact(variant: Variant | str, fmt: str, *, rebuild: bool = False) -> Artifact:
+    """The cached artifact of (variant, format), exported and checked first if missing."""
+    v, versions, key, path = _entry(variant, fmt)
+    stem = str(path.with_suffix(""))
+    manifest, log = Path(stem + ".json"), Path(stem + ".log")
     if manifest.is_file() and path.is_file() and not rebuild:
         return _cached(path, manifest, key, v, fmt)
-    check_writable(path.parent, "folder")   # before minutes of export, not after
+    check_folder("the artifact cache", path.parent)   # before minutes of export, not after
     from ..zoo.build import build
 
     net = resolve(v)

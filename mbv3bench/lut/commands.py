@@ -12,7 +12,7 @@ import click
 
 from ..core.errors import UserError
 from ..core.registry import PRECISIONS, PROTOCOL, RUNTIMES
-from ..options import open_target, phone_options, protocol, protocol_options
+from ..options import open_target, phone_options, protocol, protocol_options, target_inputs
 
 ROUNDS = 3   # end-to-end measurements of a network, the fastest kept (measuring.py says why)
 # ~100 blocks of well under a millisecond each: a shorter protocol than a network's, so a table
@@ -132,23 +132,26 @@ def build_command(space, resolutions, runtime, precision, device, output, resume
     into the results store and the table OUTPUT."""
     import time
 
-    from ..core.output import check_writable
+    from ..core.output import check_folder, check_not_input, check_output
     from ..core.registry import device_runtimes
     from ..export.artifacts import artifact_dir
     from ..runner import NotStored, Settings
     from ..store import Store
     from ..targets.profiles import load_device
+    from ..zoo.spec import spec_path
     from . import table
     from .measuring import Measuring
 
     device_runtimes(load_device(device)["kind"], device, [runtime])
     res = _ints(resolutions, "--res")
+    read = {f"the spec of {space}": spec_path(space), **target_inputs(device, kw)}
+    check_not_input("--db", db, read)
+    check_output("-o", output, inputs={"--db": db, **read})
+    check_folder("the artifact cache", artifact_dir())
     blocks = table.plan(space, res)
     stages = sum(1 for key, *_ in blocks if key[2] is not None)
     click.echo(f"{space} at res {', '.join(map(str, res))}: {len(blocks)} distinct blocks "
                f"({stages} of the stages, {len(blocks) - stages} fixed layers)", err=True)
-    check_writable(Path(output), "file")
-    check_writable(artifact_dir(), "folder")
     settings = Settings(threads=kw["threads"], xnnpack=not kw["no_xnnpack"], ort_opt_level=kw["ort_opt_level"],
                         per_layer=False)   # a block is one layer: its per-layer profile says nothing more
     started = time.time()
@@ -168,7 +171,7 @@ def build_command(space, resolutions, runtime, precision, device, output, resume
         if fit_n:
             doc["correction"] = _fit(doc, fit_n, fit_seed, fit_kind, how, store, resume=resume, rounds=ROUNDS,
                                      export_jobs=export_jobs)
-    table.save(output, doc)
+    table.save(output, doc, "-o")
     b = doc["build"]
     click.echo(f"wrote {output}: {len(doc['blocks'])} blocks ({b['measured']} measured, {b['from_store']} from the "
                f"store) in {time.time() - started:.0f} s on {doc['device'].get('name')}, {runtime} ({doc['format']})")
@@ -224,15 +227,19 @@ def _measuring_options(f):
 def fit_command(lut_path, count, seed, kind, device, db, resume, rounds, export_jobs, **kw):
     """Measure N random architectures end to end (the table's settings) and store in the table a
     correction fitted on them."""
+    from ..core.output import check_not_input, check_output
     from ..store import Store
     from . import table
 
+    read = target_inputs(device, kw)
+    check_not_input("--db", db, read)
+    check_output("--lut", lut_path, inputs={"--db": db, **read})   # the table is written back in place
     doc = table.load(lut_path)
     with Store(db) as store:
         how = table.how_of(doc, _lut_target(doc, device, kw))
         doc["correction"] = _fit(doc, count, seed, kind, how, store, resume=resume, rounds=rounds,
                                  export_jobs=export_jobs)
-    table.save(lut_path, doc)
+    table.save(lut_path, doc, "--lut")
     click.echo(f"wrote the correction into {lut_path}")
 
 
@@ -251,7 +258,7 @@ def validate_command(lut_path, count, seed, reference, plot_path, as_json, devic
     """Measure N random architectures end to end (the table's settings) and report how far the
     table's predictions are: RMSE, MAPE, share within 5% and 10%, Kendall tau, the parts that add
     most error, and a scatter plot."""
-    from ..core.output import check_writable, dumps
+    from ..core.output import check_not_input, check_output, dumps
     from ..store import Store
     from ..zoo.spec import parse_variant
     from . import table
@@ -259,13 +266,15 @@ def validate_command(lut_path, count, seed, reference, plot_path, as_json, devic
     from .predict import Predictor
     from .validate import plot, report
 
+    plot_path = Path(plot_path or Path(lut_path).with_suffix("").as_posix() + f"-validate-{seed}.png")
+    read = {"--lut": lut_path, **target_inputs(device, kw)}
+    check_not_input("--db", db, read)
+    check_output("--plot", plot_path, inputs={"--db": db, **read})
     doc = table.load(lut_path)
     archs = sample(doc["space"], count, seed, doc["resolutions"])
     ref = str(parse_variant(reference)) if reference else None
     if ref:
         Predictor(doc).predict(ref)   # a reference the table cannot predict fails before measuring
-    plot_path = Path(plot_path or Path(lut_path).with_suffix("").as_posix() + f"-validate-{seed}.png")
-    check_writable(plot_path, "file")
     with Store(db) as store:
         how = table.how_of(doc, _lut_target(doc, device, kw))
         results = _measured("validating", ([ref] if ref else []) + archs, how, store, resume=resume, doc=doc,
@@ -321,10 +330,10 @@ def predict_command(what, lut_path, runtime, reference, raw, as_json):
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 def export_command(lut_path, fmt, output):
     """Write the table LUT_PATH in another tool's format."""
-    from ..core.output import check_writable, write_atomic
+    from ..core.output import check_output, write_atomic
     from . import table
 
+    check_output("-o", output, inputs={"LUT_PATH": lut_path})
     doc = table.load(lut_path)
-    check_writable(Path(output), "file")
-    write_atomic(Path(output), table.ofa_yaml(doc) if fmt == "ofa" else table.csv_table(doc))
+    write_atomic(output, table.ofa_yaml(doc) if fmt == "ofa" else table.csv_table(doc), "-o")
     click.echo(f"wrote {output}: {len(doc['blocks'])} blocks as {fmt}")

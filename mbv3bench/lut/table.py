@@ -106,8 +106,8 @@ def load(path: str | Path) -> dict:
     return doc
 
 
-def save(path: str | Path, doc: dict) -> None:
-    write_atomic(Path(path), dumps(doc) + "\n")
+def save(path: str | Path, doc: dict, what: str = "file") -> None:
+    write_atomic(path, dumps(doc) + "\n", what)
 
 
 def how_of(doc: dict, target) -> Measuring:

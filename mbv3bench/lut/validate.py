@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.errors import UserError
+from ..core.output import write_figure
 from ..core.results import Result
 from .fit import attribution
 from .measuring import value_of
@@ -83,7 +84,7 @@ def plot(rep: dict, path: Path) -> None:
     ax.set_title(f"{rep['space']} on {rep['runtime']} ({rep['device']}), n={rep['n']}; dashed: +-10%", fontsize=9)
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    write_figure(fig, path, "--plot", dpi=120, format="png")
     plt.close(fig)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..core.errors import UserError
-from ..core.output import check_writable
+from ..core.output import check_folder, check_not_input, check_output, write_atomic
 from ..core.registry import check_runtime
 
 TABLE_NUMBERS = ("3", "4", "5", "6", "7")
@@ -102,7 +102,8 @@ def plot(figure, output, device, runtime, db, accuracy_file, measure, models, re
         raise UserError(f"--runtime takes one runtime for figure {figure}; several only for --figure layers")
     model_list = split_variant_list(models) if models else None
     out = Path(output or f"reports/{FIGURE_FILES[figure]}.png")
-    check_writable(out, "file")
+    check_output("-o", out, inputs={"--db": db, "--accuracy": accuracy_file}, create_folder=output is None)
+    check_not_input("--db", db, {"--accuracy": accuracy_file})
     with _session(db, accuracy_file, writes=measure or figure == "roofline") as (store, accuracy, paper):
         if measure:
             for rt in runtimes:
@@ -110,6 +111,11 @@ def plot(figure, output, device, runtime, db, accuracy_file, measure, models, re
         ctx = _context(store, accuracy, paper, device, runtimes[0], figure, recalibrate)
         path = draw(figure, out, ctx, model_list, runtimes if runtime else None)
     click.echo(f"wrote {path}")
+
+
+def _report_files() -> list[str]:
+    """Every file `report` may write into its folder."""
+    return [f"table{n}.md" for n in TABLE_NUMBERS] + [f"{stem}.png" for stem in FIGURE_FILES.values()] + ["index.md"]
 
 
 @click.command()
@@ -125,7 +131,8 @@ def report(device, runtime, out_dir, db, accuracy_file):
 
     runtime = check_runtime(runtime)
     out = Path(out_dir)
-    check_writable(out, "folder")
+    check_folder("-o", out)
+    check_output("-o", *(out / name for name in _report_files()), inputs={"--db": db, "--accuracy": accuracy_file})
     made, skipped = [], []
     with _session(db, accuracy_file) as (store, accuracy, paper):
         for n in TABLES:
@@ -134,7 +141,7 @@ def report(device, runtime, out_dir, db, accuracy_file):
             except UserError as e:
                 skipped.append((f"Table {n}", str(e)))
                 continue
-            (out / f"table{n}.md").write_text(render(doc, "md"))
+            write_atomic(out / f"table{n}.md", render(doc, "md"), "-o")
             unmeasured = sum(r["measured"][device] is None for r in doc["rows"])
             made.append((f"Table {n}", f"table{n}.md", f"{len(doc['rows']) - unmeasured} of {len(doc['rows'])} "
                                                          "rows measured"))
@@ -150,5 +157,5 @@ def report(device, runtime, out_dir, db, accuracy_file):
     lines += [f"- [{what}]({path})" + (f": {info}" if info else "") for what, path, info in made]
     lines += ["", "## Not drawn", ""] + ([f"- {what}: {why}" for what, why in skipped] or ["- nothing: every "
                                                                                         "table and figure has data"])
-    (out / "index.md").write_text("\n".join(lines) + "\n")
+    write_atomic(out / "index.md", "\n".join(lines) + "\n", "-o")
     click.echo(f"wrote {len(made)} table(s)/figure(s) to {out}; {len(skipped)} could not be drawn (see index.md)")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..zoo.arch import resolve
 from ..zoo.cost import summary
-from ..core.output import num
+from ..core.output import num, write_figure
 from ..core.results import Result
 from ..core.errors import UserError
 from ..core.registry import RUNTIMES
@@ -157,8 +157,7 @@ def _footnote(fig, lines: list[str]) -> None:
 
 def _save(fig, out: Path) -> Path:
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=150, format="svg" if out.suffix.lower() == ".svg" else "png")
+    write_figure(fig, out, dpi=150, format="svg" if out.suffix.lower() == ".svg" else "png")
     return out
 
 
