@@ -116,7 +116,7 @@ def test_phone_blocks_take_the_rest_from_summaries():
     assert pooled["std"] == pytest.approx(math.sqrt(2.0))
     stats = bs.cell_statistics([], [[9.8], [11.9], [10.5]], summary=pooled)
     assert stats["median"] == pytest.approx(10.5) and stats["mean"] == 11.0 and stats["p10"] is None
-    means = bs.cell_statistics([], [[9.8], [11.9], [10.5]], summary=pooled, statistic="mean")
+    means = bs.cell_statistics([], [[9.8], [11.9], [10.5]], summary=pooled, block_value="mean")
     assert means["median"] is None and means["mean"] == pytest.approx(10.5)
 
 

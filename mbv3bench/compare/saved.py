@@ -4,7 +4,12 @@ Cells match on variant, runtime and format; the device and the settings that cha
 measured (threads, runtime options) must agree, or the comparison is refused with what differs.
 Saved runs were measured at different times, so the host's drift between them is in every ratio:
 a reference cell measured in both (`--reference`, or any cell whose model file is byte-identical
-in both) gives that drift, and every ratio is divided by it. Without one, the output says so."""
+in both) gives that drift, and every ratio is divided by it. Without one, the output says so.
+
+Both sides of a cell are read by one statistic (`--statistic`, default the one A was recorded
+with), each from its blocks (measure/restate.py): a result measured under another statistic is
+comparable when it carries its blocks; one without blocks to read it from is not compared, and
+the output says why."""
 from __future__ import annotations
 
 import json
@@ -14,6 +19,7 @@ from pathlib import Path
 
 from ..core.errors import UserError
 from ..core.results import SCHEMA, Result
+from ..measure.restate import restated
 from .verdict import Comparison, Ratio, corrected, exact_ratio, layer_attribution, ratio_of_independent, verdict
 
 MAX_DOCUMENT_BYTES = 64 << 20
@@ -100,7 +106,7 @@ def _ratio(a: Result, b: Result, metric: str) -> Ratio | None:
         return None
     if metric == "instructions":
         return exact_ratio(va, vb, "instruction counts (deterministic)")
-    return ratio_of_independent(va, ca, vb, cb, "two saved runs: the intervals of their medians combined")
+    return ratio_of_independent(va, ca, vb, cb, f"two saved runs: the intervals of their {b.headline()[1]}s combined")
 
 
 def _drift(pairs: dict[tuple, tuple[Result, Result]], reference: str | None, metric: str) -> tuple[Ratio | None, str]:
@@ -127,9 +133,28 @@ def _drift(pairs: dict[tuple, tuple[Result, Result]], reference: str | None, met
     return drift, f"host drift {100 * (drift.value - 1):+.1f}% from {how}, divided out of every ratio"
 
 
+def _read_by(pairs: dict[tuple, tuple[Result, Result]], statistic: str | None,
+             unmatched: list[str]) -> dict[tuple, tuple[Result, Result]]:
+    """Both sides of each cell by one statistic (None: A's); a cell one side cannot be read by
+    it goes to `unmatched`, with why."""
+    read = {}
+    for cell, (a, b) in pairs.items():
+        stat = statistic or a.statistic
+        both = (restated(a, stat), restated(b, stat))
+        lacking = [f"{side} is by the {r.statistic}" for side, r in zip("AB", both) if r.statistic != stat]
+        if lacking:
+            unmatched.append(f"not comparable by the {stat}: {_label(cell)} ({', '.join(lacking)}, without the "
+                             "blocks to read another statistic from)")
+        else:
+            read[cell] = both
+    return read
+
+
 def compare_documents(base: Document, current: Document, *, metric: str, threshold: float,
-                      reference: str | None = None) -> tuple[list[Comparison], list[str], str]:
-    """(comparisons, unmatched cells, how drift was handled)."""
+                      reference: str | None = None, statistic: str | None = None
+                      ) -> tuple[list[Comparison], list[str], str]:
+    """(comparisons, unmatched cells, how drift was handled); time read by `statistic` (None: as
+    each cell's A was recorded)."""
     check_comparable(base, current)
     a_cells = {_cell(r): r for r in base.results}
     b_cells = {_cell(r): r for r in current.results}
@@ -144,6 +169,8 @@ def compare_documents(base: Document, current: Document, *, metric: str, thresho
         if differ:
             raise UserError(f"{_label(cell)} was measured with other settings in {current.path} ({differ}): "
                             "not comparable")
+    if metric == "time":
+        pairs = _read_by(pairs, statistic, unmatched)
     drift, drift_note = _drift(pairs, reference, metric)
     comparisons = []
     for cell, (a, b) in pairs.items():
