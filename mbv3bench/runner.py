@@ -216,7 +216,8 @@ def _ratio(a: RawMeasurement, b: RawMeasurement, other: Subject, statistic: str)
     if est is None:
         return None
     return {"vs": {"variant": other.name, "format": other.format}, "ratio": est.value, "ci95": list(est.ci95),
-            "p_value": est.p_value, "blocks": est.blocks, "units": est.units, "unit": est.unit}
+            "p_value": est.p_value, "blocks": est.blocks, "units": est.units, "unit": est.unit,
+            "statistic": blockstats.RATIO_STATISTIC[statistic]}
 
 
 def results_of(raws: list[RawMeasurement], subjects: list[Subject], *, device: str, core: int | None,

@@ -28,8 +28,8 @@ def _paired(b: Result) -> Ratio | None:
     r = b.ratios[0]
     units = units_phrase(r.get("units"), r.get("unit"))
     return Ratio(r["ratio"], tuple(r["ci95"]), r["p_value"] if r["p_value"] is not None else 1.0,
-                 f"A and B interleaved in the same rounds, by the {b.statistic}; interval and test from {units}, "
-                 "paired")
+                 f"A and B interleaved in the same rounds, by the {r.get('statistic', 'median')}; interval and test "
+                 f"from {units}, paired")
 
 
 def _measure(a: str, b: str, runtime: str, metric: str, statistic: str, target, store) -> tuple[Result, Result]:

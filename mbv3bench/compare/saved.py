@@ -143,7 +143,7 @@ def _read_by(pairs: dict[tuple, tuple[Result, Result]], statistic: str | None,
         both = (restated(a, stat), restated(b, stat))
         lacking = [f"{side} is by the {r.statistic}" for side, r in zip("AB", both) if r.statistic != stat]
         if lacking:
-            unmatched.append(f"not comparable by the {stat}: {_label(cell)} ({', '.join(lacking)}, without the "
+            unmatched.append(f"{_label(cell)}: not readable by the {stat} ({', '.join(lacking)}, without the "
                              "blocks to read another statistic from)")
         else:
             read[cell] = both

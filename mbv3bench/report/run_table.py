@@ -81,9 +81,9 @@ def _instructions_table(results: list[Result], title: str) -> Table:
 
 def ratios_table(results: list[Result]) -> Table | None:
     """Each pair measured together, once: a / b from their paired blocks."""
-    table = Table(title=f"paired ratios of cells measured together, by the {_statistic(results)} (same rounds, "
-                        "same processes; 95% interval and p of a t test across the processes' log ratios)")
-    for col in ("a", "b", "a / b", "95% CI", "p", "units"):
+    table = Table(title="paired ratios of cells measured together (same rounds, same processes; 95% interval and "
+                        "p of a t test across the processes' log ratios)")
+    for col in ("a", "b", "a / b", "by the", "95% CI", "p", "units"):
         table.add_column(col, justify="left" if col in ("a", "b", "units") else "right")
     for k, r in enumerate(results):
         later = {(x.variant, x.format) for x in results[k + 1:]}
@@ -92,6 +92,6 @@ def ratios_table(results: list[Result]) -> Table | None:
             if (vs["variant"], vs["format"]) in later:
                 p = q["p_value"]
                 table.add_row(f"{r.variant} ({r.format})", f"{vs['variant']} ({vs['format']})", f"{q['ratio']:.4f}",
-                              _interval(*q["ci95"]), "n/a" if p is None else f"{p:.2g}",
+                              q.get("statistic", "median"), _interval(*q["ci95"]), "n/a" if p is None else f"{p:.2g}",
                               f"{q['units']} {'processes' if q['unit'] == 'process' else 'segments'}")
     return table if table.row_count else None
