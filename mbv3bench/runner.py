@@ -154,7 +154,7 @@ def layer_rows(ops: list[OpRow], net: Network | None) -> list[LayerTime]:
     return rows
 
 
-def statistic_of(settings: dict) -> str:
+def _statistic_of(settings: dict) -> str:
     """The statistic a measurement is headlined by: its protocol's (the paired ratios' too)."""
     return (settings.get("protocol") or {}).get("statistic") or "median"
 
@@ -185,7 +185,7 @@ def _stop_note(raw: RawMeasurement, stats: dict) -> list[str]:
 def result_of(raw: RawMeasurement, subject: Subject, *, device: str, core: int | None, settings: dict,
               group_depth: int | None = None, per_op: bool = False) -> Result:
     """The Result of a target's raw measurement: statistics, per-layer times, cost."""
-    stats = _statistics(raw, statistic_of(settings))
+    stats = _statistics(raw, _statistic_of(settings))
     latency = Latency(**{k: stats.get(k) for k in LATENCY_KEYS if k != "ci95"},
                       ci95=tuple(stats.get("ci95") or (None, None)))
     statistic = stats.get("statistic", "median")

@@ -122,17 +122,24 @@ def plot(figure, output, device, runtime, db, accuracy_file, measure, models, re
 @click.option("-o", "--out-dir", default="reports/latest", show_default=True, type=click.Path(file_okay=False))
 @click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False), help=DB_HELP)
 @click.option("--accuracy", "accuracy_file", type=click.Path(dir_okay=False), help=ACCURACY_HELP)
+@click.option("--measure", is_flag=True, help="First measure what the tables and figures lack (device local only).")
 @STATISTIC
-def report(device, runtime, out_dir, db, accuracy_file, statistic):
+def report(device, runtime, out_dir, db, accuracy_file, measure, statistic):
     """Every table (md) and every figure that has data, with an index.md saying what is missing."""
-    from .plots import draw
+    from ..core.registry import format_of
+    from .measured import measure_missing
+    from .plots import draw, needs
     from .tables import TABLES, build, render
 
     runtime = check_runtime(runtime)
     out = Path(out_dir)
     check_writable(out, "folder")
     made, skipped = [], []
-    with _session(db, accuracy_file) as (store, accuracy, paper):
+    with _session(db, accuracy_file, writes=measure) as (store, accuracy, paper):
+        if measure:   # what this runtime has a format for: a table it cannot fill is skipped below
+            wanted = [c for t in TABLES.values() for c in t.needs()] + [c for f in FIGURE_FILES for c in needs(f)]
+            measure_missing(store, device, runtime, [c for c in wanted if format_of(runtime, c[1])], _echo_err,
+                            statistic)
         for n in TABLES:
             try:
                 doc = build(n, store, [device], runtime, accuracy, paper, statistic)
