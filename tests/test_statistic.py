@@ -154,3 +154,11 @@ def test_compare_reads_both_sides_by_one_statistic(cli, tmp_path):
     old = _save(tmp_path / "old.json", [bare])
     code, out, err = cli("compare", old, cur, "--statistic", "p10")
     assert f"{LARGE} on litert (tflite): not readable by the p10 (A is by the median" in out, err
+
+
+def test_the_schema_allows_exactly_the_statistics():
+    from conftest import RESULTS_SCHEMA
+    from mbv3bench.core.registry import STATISTICS
+
+    schema = json.loads(RESULTS_SCHEMA.read_text())
+    assert schema["$defs"]["result"]["properties"]["statistic"]["enum"] == list(STATISTICS)
