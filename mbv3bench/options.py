@@ -7,9 +7,19 @@ import click
 
 from .android.transport import MODES as TRANSPORTS
 from .core.errors import UserError
-from .core.registry import PROTOCOL, ProtocolDefaults
+from .core.registry import PROTOCOL, STATISTICS, ProtocolDefaults
 
 MAX_THREADS = 256
+
+
+MEASURED_STATISTIC = ("What each cell is headlined by, of its block medians (also the interval --target-ci "
+                      "measures down, and the paired ratios); recorded with each result.")
+
+
+def statistic_option(default: str | None, help: str = MEASURED_STATISTIC):
+    """--statistic: the one option for it, measuring or reading (default None: as recorded)."""
+    return click.option("--statistic", type=click.Choice(tuple(STATISTICS)), default=default,
+                        show_default=default is not None, help=help)
 
 
 def protocol_options(f, defaults: ProtocolDefaults = PROTOCOL):
@@ -32,6 +42,7 @@ def protocol_options(f, defaults: ProtocolDefaults = PROTOCOL):
         click.option("--target-ci", default=P.target_ci, show_default=True,
                      help="Measure until every 95% interval (cells and their ratios) is within this many "
                           "percent of its estimate, or --max-secs is up; 0: just --processes."),
+        statistic_option(P.statistic),
         click.option("--threads", default=P.threads, show_default=True, help="Runtime threads (the paper: 1)."),
         click.option("--core", type=int, help="Core to pin (default: the device profile's; local: the last)."),
         click.option("--no-xnnpack", is_flag=True, help="LiteRT: TFLite's builtin kernels instead of XNNPACK."),
@@ -87,4 +98,4 @@ def protocol(kw: dict):
     if cooldown is not None and not 0 <= cooldown <= MAX_SECS:   # false for nan, which would wait forever
         raise UserError(f"--cooldown-secs must be in 0..{MAX_SECS:g}")
     return Protocol(kw["runs"], kw["min_secs"], kw["warmup_runs"], kw["warmup_secs"], kw["max_secs"],
-                    kw["profile_runs"], kw["processes"], kw["block_runs"], kw["target_ci"]).validate()
+                    kw["profile_runs"], kw["processes"], kw["block_runs"], kw["target_ci"], kw["statistic"]).validate()

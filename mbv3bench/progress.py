@@ -1,5 +1,5 @@
 """The live display of a run: which cell is being exported, and for the group being measured in
-rounds, each cell's median and interval so far, each ratio, and when it should be done."""
+rounds, each cell's statistic and interval so far, each ratio, and when it should be done."""
 from __future__ import annotations
 
 from rich.console import Group
@@ -55,7 +55,7 @@ class RunDisplay:
         title = (f"{s.phase} {len(s.labels)} cell(s) together: {s.processes} process(es) done, {s.elapsed_s:.0f} s{eta}; "
                  f"target: every 95% interval within +-{s.target_pct:g}%")
         table = Table(title=title, title_justify="left")
-        for col in ("cell", "median ms / ratio", "95% interval", "half-width"):
+        for col in ("cell", f"{s.statistic} ms / ratio", "95% interval", "half-width"):
             table.add_column(col, justify="left" if col == "cell" else "right")
         for name, est in zip(s.labels, s.cells):
             table.add_row(name, *_ci(est))

@@ -15,9 +15,9 @@ from .zoo.cost import summary
 from .core.errors import DeviceLost, UserError
 from .measure import blockstats
 from .measure.adaptive import Interrupted, Snapshot, measure_jobs
-from .measure.protocol import LATENCY_KEYS, Protocol, statistics, summary_statistics
+from .measure.protocol import Protocol, statistics, summary_statistics
 from .core.registry import check_precision, check_runtime, format_of, native_runtime, worker_group
-from .core.results import Job, LayerTime, Latency, OpRow, RawMeasurement, Result
+from .core.results import LATENCY_KEYS, Job, LayerTime, Latency, OpRow, RawMeasurement, Result, headline
 from .runtimes.grouping import choose_grouping, op_rows
 from .zoo.spec import parse_variant
 from .store import Store, StoreError, StoredArtifact, measurement_key
@@ -162,13 +162,19 @@ def layer_rows(ops: list[OpRow], net: Network | None) -> list[LayerTime]:
     return rows
 
 
-def _statistics(raw: RawMeasurement) -> dict:
+def _statistic_of(settings: dict) -> str:
+    """The statistic a measurement is headlined by: its protocol's (the paired ratios' too)."""
+    return (settings.get("protocol") or {}).get("statistic") or "median"
+
+
+def _statistics(raw: RawMeasurement, statistic: str) -> dict:
     if raw.instructions:
         return {"n": raw.instructions.get("invokes"), "noisy": False, "noisy_reason": None}
     if any(raw.blocks_ms or []):
         rounds = raw.rounds or {}
-        return blockstats.cell_statistics(raw.samples_ms, raw.blocks_ms, summary=raw.summary,
-                                          statistic=rounds.get("statistic", "median"), cpu_share=rounds.get("cpu_share"))
+        return {**blockstats.cell_statistics(raw.samples_ms, raw.blocks_ms, summary=raw.summary, statistic=statistic,
+                                             block_value=rounds.get("block_value", "median"),
+                                             cpu_share=rounds.get("cpu_share")), "statistic": statistic}
     if raw.samples_ms:
         return statistics(raw.samples_ms, raw.process_medians_ms)
     return summary_statistics(**raw.summary)
@@ -187,12 +193,13 @@ def _stop_note(raw: RawMeasurement, stats: dict) -> list[str]:
 def result_of(raw: RawMeasurement, subject: Subject, *, device: str, core: int | None, settings: dict,
               group_depth: int | None = None, per_op: bool = False) -> Result:
     """The Result of a target's raw measurement: statistics, per-layer times, cost."""
-    stats = _statistics(raw)
+    stats = _statistics(raw, _statistic_of(settings))
     latency = Latency(**{k: stats.get(k) for k in LATENCY_KEYS if k != "ci95"},
                       ci95=tuple(stats.get("ci95") or (None, None)))
+    statistic = stats.get("statistic", "median")
     # The profiler slows what it watches (2-40%, most where ops are small): each op keeps its share
     # of the profiled run, applied to the unprofiled headline; time outside any op stays a visible gap.
-    headline_ms = latency.headline()[0]
+    headline_ms = headline(latency, statistic)[0]
     scale = headline_ms / raw.profiled_run_ms if raw.profiled_run_ms and headline_ms else 1.0
     ops = [replace(o, ms=o.ms * scale) for o in raw.ops]
     grouping = choose_grouping(ops, depth=group_depth, per_op=per_op, paper_layers=subject.net is not None)
@@ -201,7 +208,8 @@ def result_of(raw: RawMeasurement, subject: Subject, *, device: str, core: int |
     cost = summary(subject.net) if subject.net is not None else {}
     return Result(
         variant=subject.name, runtime=subject.runtime, format=subject.format, device=device,
-        threads=settings.get("threads"), core=core, latency=latency, n=stats["n"], noisy=stats["noisy"],
+        threads=settings.get("threads"), core=core, latency=latency, statistic=statistic, n=stats["n"],
+        noisy=stats["noisy"],
         noisy_reason=stats["noisy_reason"], per_layer=rows,
         per_layer_sum_ms=sum(r.ms for r in rows) if rows else None, per_layer_grouping=grouping.as_dict(),
         profiler={"profiled_run_ms": raw.profiled_run_ms, "scale": scale} if raw.profiled_run_ms else None,
@@ -211,12 +219,13 @@ def result_of(raw: RawMeasurement, subject: Subject, *, device: str, core: int |
         notes=stats.get("notes", []) + _stop_note(raw, stats), samples_ms=raw.samples_ms)
 
 
-def _ratio(a: RawMeasurement, b: RawMeasurement, other: Subject) -> dict | None:
-    est = blockstats.ratio(a.blocks_ms or [], b.blocks_ms or [])
+def _ratio(a: RawMeasurement, b: RawMeasurement, other: Subject, statistic: str) -> dict | None:
+    est = blockstats.ratio(a.blocks_ms or [], b.blocks_ms or [], statistic)
     if est is None:
         return None
     return {"vs": {"variant": other.name, "format": other.format}, "ratio": est.value, "ci95": list(est.ci95),
-            "p_value": est.p_value, "blocks": est.blocks, "units": est.units, "unit": est.unit}
+            "p_value": est.p_value, "blocks": est.blocks, "units": est.units, "unit": est.unit,
+            "statistic": blockstats.RATIO_STATISTIC[statistic]}
 
 
 def results_of(raws: list[RawMeasurement], subjects: list[Subject], *, device: str, core: int | None,
@@ -227,7 +236,8 @@ def results_of(raws: list[RawMeasurement], subjects: list[Subject], *, device: s
     if len(subjects) > 1 and all(r.blocks_ms for r in raws):
         group = uuid.uuid4().hex[:12]
         for i, r in enumerate(results):
-            r.ratios = [x for j in range(len(subjects)) if j != i for x in [_ratio(raws[i], raws[j], subjects[j])] if x]
+            r.ratios = [x for j in range(len(subjects)) if j != i
+                        for x in [_ratio(raws[i], raws[j], subjects[j], r.statistic)] if x]
             r.rounds = {**r.rounds, "group": group, "with": [label(s) for j, s in enumerate(subjects) if j != i]}
     return results
 

@@ -45,7 +45,7 @@ def _unjson(text, empty):
 
 # The measurements table: (column, SQL type, value from a Result, Result field(s) from the value).
 # Written and read from this one list; a column added here is added to older files by writers.
-_LAT = ("median", "mean", "std", "p10", "p90", "min", "max")
+_LAT = ("median", "mean", "std", "p10", "p90", "min", "max", "value")
 MEASUREMENT_COLUMNS = [
     ("variant", "TEXT"), ("format", "TEXT"), ("artifact_sha256", "TEXT"), ("runtime", "TEXT"),
     ("device", "TEXT"), ("threads", "INTEGER"), ("core", "INTEGER"), ("settings", "TEXT"), ("status", "TEXT"),
@@ -53,7 +53,7 @@ MEASUREMENT_COLUMNS = [
     ("ci_hi_ms", "REAL"), ("noisy", "INTEGER"), ("noisy_reason", "TEXT"), ("per_layer_sum_ms", "REAL"),
     ("madds", "INTEGER"), ("params", "INTEGER"), ("device_state", "TEXT"), ("profiler", "TEXT"),
     ("process_medians_ms", "TEXT"), ("notes", "TEXT"), ("per_layer_grouping", "TEXT"), ("blocks_ms", "TEXT"),
-    ("ratios", "TEXT"), ("drift_pct", "REAL"), ("rounds", "TEXT"), ("instructions", "TEXT"),
+    ("ratios", "TEXT"), ("drift_pct", "REAL"), ("rounds", "TEXT"), ("instructions", "TEXT"), ("statistic", "TEXT"),
 ]
 _JSON_FIELDS = {"settings": {}, "device_state": {}, "profiler": None, "process_medians_ms": None, "notes": [],
                 "per_layer_grouping": None, "blocks_ms": None, "ratios": [], "rounds": None, "instructions": None}
@@ -69,12 +69,13 @@ def _row_of(r: Result) -> dict:
 
 
 def _result_of(row: dict, layers: list[LayerTime], init_layers: list[LayerTime], samples: list[float]) -> Result:
-    """A stored row as a Result; columns an older file lacks read as None."""
+    """A stored row as a Result; columns an older file lacks read as None (a statistic as "median",
+    what every result was headlined by before it was recorded)."""
     get = row.get
     latency = Latency(**{k: get(f"{k}_ms") for k in _LAT}, ci95=(get("ci_lo_ms"), get("ci_hi_ms")))
     return Result(
         **{c: get(c) for c, _ in MEASUREMENT_COLUMNS if c in Result.__dataclass_fields__ and c not in _JSON_FIELDS
-           and c != "noisy"},
+           and c not in ("noisy", "statistic")}, statistic=get("statistic") or "median",
         **{c: _unjson(get(c), empty) for c, empty in _JSON_FIELDS.items()},
         latency=latency, noisy=bool(get("noisy")), per_layer=layers, init_layers=init_layers, samples_ms=samples,
         id=get("id"), created_at=get("created_at"))

@@ -116,7 +116,7 @@ def test_phone_blocks_take_the_rest_from_summaries():
     assert pooled["std"] == pytest.approx(math.sqrt(2.0))
     stats = bs.cell_statistics([], [[9.8], [11.9], [10.5]], summary=pooled)
     assert stats["median"] == pytest.approx(10.5) and stats["mean"] == 11.0 and stats["p10"] is None
-    means = bs.cell_statistics([], [[9.8], [11.9], [10.5]], summary=pooled, statistic="mean")
+    means = bs.cell_statistics([], [[9.8], [11.9], [10.5]], summary=pooled, block_value="mean")
     assert means["median"] is None and means["mean"] == pytest.approx(10.5)
 
 
@@ -135,3 +135,29 @@ def test_processes_alike_their_neighbours_count_as_fewer_units():
     shuffled = [levels[i] for i in (3, 0, 6, 2, 7, 1, 5, 4)]
     trend, mixed = (bs.level([[x] * 5 for x in order]) for order in (levels, shuffled))
     assert mixed.half_pct < trend.half_pct and trend.value == mixed.value
+
+
+@pytest.mark.parametrize("procs", [3, 6])
+def test_p10_interval_covers_the_p10_of_all_blocks_and_its_ratio_the_truth(procs):
+    """By the p10 each unit gives its p10: the interval covers the p10 a cell's blocks have over
+    many processes (a long simulation's), and the ratio of two cells' p10s the true ratio."""
+    truth = float(np.quantile(simulate(np.random.default_rng(99), 3000, procs=procs)[0], 0.1))
+    a, b = simulate(np.random.default_rng(procs), 400, procs=procs)
+    level_hits = ratio_hits = 0
+    for run_a, run_b in zip(a, b):
+        lo, hi = bs.level(run_a.tolist(), "p10").ci95
+        level_hits += lo <= truth <= hi
+        lo, hi = bs.ratio(run_b.tolist(), run_a.tolist(), "p10").ci95
+        ratio_hits += lo <= TRUE_RATIO <= hi
+    assert 0.88 <= level_hits / len(a) <= 0.99
+    assert 0.88 <= ratio_hits / len(a) <= 0.99
+
+
+def test_statistics_are_quantiles_of_the_blocks_and_min_pairs_by_the_median():
+    a, b = simulate(np.random.default_rng(4), 1, procs=4)
+    run_a, run_b = a[0].tolist(), b[0].tolist()
+    assert bs.level(run_a, "min").value == pytest.approx(a[0].min())
+    assert bs.level(run_a, "p10").value < bs.level(run_a).value
+    # a ratio of two extremes is not a sound ratio of speeds: by the minimum, pairs keep the median
+    assert bs.ratio(run_b, run_a, "min").value == bs.ratio(run_b, run_a).value
+    assert bs.ratio(run_b, run_a, "p10").value != bs.ratio(run_b, run_a).value

@@ -66,7 +66,7 @@ def db(tmp_path):
 
 def _doc(db, number, devices=("local",)):
     with Store(db) as store:
-        return build(number, store, list(devices), "litert", load_accuracy(), load_paper_latency())
+        return build(number, store, list(devices), "litert", load_accuracy(), load_paper_latency(), "median")
 
 
 def test_table3_json_rows_costs_and_cells(db):

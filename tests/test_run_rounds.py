@@ -27,7 +27,7 @@ def test_two_cells_are_measured_together_with_paired_ratios(cli, tmp_path):
         assert me["n"] == 3 * 2 * 5 and me["rounds"]["stopped_by"] == "processes"
         assert me["rounds"]["group"] == other["rounds"]["group"] and me["rounds"]["with"] == [f"{other['variant']} (tflite)"]
         lo, hi = me["latency_ms"]["ci95"]
-        assert lo <= me["latency_ms"]["median"] <= hi and me["drift_pct"] is not None
+        assert lo <= me["latency_ms"]["value"] <= hi and me["drift_pct"] is not None
         (q,) = me["ratios"]
         assert q["vs"] == {"variant": other["variant"], "format": "tflite"} and q["units"] == 3
         assert q["ci95"][0] <= q["ratio"] <= q["ci95"][1] and 0 <= q["p_value"] <= 1 and q["blocks"] == 6

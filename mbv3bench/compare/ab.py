@@ -28,10 +28,11 @@ def _paired(b: Result) -> Ratio | None:
     r = b.ratios[0]
     units = units_phrase(r.get("units"), r.get("unit"))
     return Ratio(r["ratio"], tuple(r["ci95"]), r["p_value"] if r["p_value"] is not None else 1.0,
-                 f"A and B interleaved in the same rounds; interval and test from {units}, paired")
+                 f"A and B interleaved in the same rounds, by the {r.get('statistic', 'median')}; interval and test "
+                 f"from {units}, paired")
 
 
-def _measure(a: str, b: str, runtime: str, metric: str, target, store) -> tuple[Result, Result]:
+def _measure(a: str, b: str, runtime: str, metric: str, statistic: str, target, store) -> tuple[Result, Result]:
     from ..export.artifacts import tool_versions
     from ..measure.adaptive import Interrupted
     from ..measure.protocol import Protocol
@@ -39,7 +40,7 @@ def _measure(a: str, b: str, runtime: str, metric: str, target, store) -> tuple[
     from ..store import measurement_key
 
     subjects = [_subject(m, runtime) for m in (a, b)]
-    protocol, settings = Protocol().validate(), Settings()
+    protocol, settings = Protocol(statistic=statistic).validate(), Settings()
     try:
         raws = (count_cells(subjects, target, settings) if metric == "instructions"
                 else measure_cells(subjects, target, protocol, settings))
@@ -55,7 +56,7 @@ def _measure(a: str, b: str, runtime: str, metric: str, target, store) -> tuple[
 
 
 def compare_ab(a: str, b: str, *, runtimes: list[str], metric: str, threshold: float, device: str,
-               db: str) -> tuple[list[Comparison], dict]:
+               db: str, statistic: str) -> tuple[list[Comparison], dict]:
     from ..store import Store
     from ..targets import open_target
     from ..targets.profiles import load_device
@@ -67,7 +68,7 @@ def compare_ab(a: str, b: str, *, runtimes: list[str], metric: str, threshold: f
     try:
         with Store(db) as store:
             for runtime in runtimes:
-                ra, rb = _measure(a, b, runtime, metric, target, store)
+                ra, rb = _measure(a, b, runtime, metric, statistic, target, store)
                 if metric == "instructions":
                     ia, ib = (ra.instructions or {}).get("per_invoke"), (rb.instructions or {}).get("per_invoke")
                     if not ia or not ib:

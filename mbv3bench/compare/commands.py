@@ -12,6 +12,8 @@ from pathlib import Path
 import click
 
 from ..core.errors import UserError, one_line
+from ..core.registry import PROTOCOL
+from ..options import statistic_option
 
 METRICS = ("time", "instructions")
 DEFAULT_THRESHOLD = {"time": 2.0, "instructions": 1.0}   # time: 2x the A-vs-A spread seen here (benchmarks/false_alarms.py)
@@ -69,8 +71,11 @@ def _never_a_regression(command):
 @click.option("--device", default="local", show_default=True, help="--ab: where to measure.")
 @click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False),
               help="--ab: the results store the measurements go into.")
+@statistic_option(None, f"Time by this statistic of the block medians: --ab measures by it (default "
+                        f"{PROTOCOL.statistic}); saved files are read by it, each result from its blocks "
+                        "(default: as each cell of BASELINE was recorded).")
 @_never_a_regression
-def compare(files, ab, runtimes, metric, threshold, reference, fmt, summary, device, db):
+def compare(files, ab, runtimes, metric, threshold, reference, fmt, summary, device, db, statistic):
     """Is B slower than A? `compare BASELINE CURRENT` (two saved results: run --json files or baselines)
     or `compare --ab A B` (both measured now, interleaved on one core: the strongest test on a noisy
     runner). Verdicts: regression (slower by more than --threshold AND significant), improvement,
@@ -91,7 +96,8 @@ def compare(files, ab, runtimes, metric, threshold, reference, fmt, summary, dev
         from .ab import compare_ab
 
         comparisons, header = compare_ab(ab[0], ab[1], runtimes=list(runtimes) or ["litert"], metric=metric,
-                                         threshold=threshold, device=device, db=db)
+                                         threshold=threshold, device=device, db=db,
+                                         statistic=statistic or PROTOCOL.statistic)
         return _emit(comparisons, [], header, fmt, summary)
     if len(files) != 2:
         raise UserError(f"compare takes two saved results files (BASELINE CURRENT) or --ab A B; got {len(files)} file(s)")
@@ -99,8 +105,9 @@ def compare(files, ab, runtimes, metric, threshold, reference, fmt, summary, dev
 
     base, current = load_document(files[0]), load_document(files[1])
     comparisons, unmatched, drift = compare_documents(base, current, metric=metric, threshold=threshold,
-                                                      reference=reference)
-    header = {"what": f"{Path(files[0]).name} (A) vs {Path(files[1]).name} (B), {metric}", "how": drift,
+                                                      reference=reference, statistic=statistic)
+    by = f" by the {statistic}" if statistic and metric == "time" else ""
+    header = {"what": f"{Path(files[0]).name} (A) vs {Path(files[1]).name} (B), {metric}{by}", "how": drift,
               "threshold": threshold, "metric": metric}
     _emit(comparisons, unmatched, header, fmt, summary)
 

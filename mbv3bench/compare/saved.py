@@ -5,7 +5,12 @@ measured (threads, runtime options) must agree, or the comparison is refused wit
 Saved runs were measured at different times, so the host's drift between them is in every ratio:
 a reference cell measured in both (`--reference`, or any cell whose model file is byte-identical
 in both, on the same runtime version) gives that drift, and every other cell's ratio is divided by
-it (a cell never by its own). Without one, the output says so."""
+it (a cell never by its own). Without one, the output says so.
+
+Both sides of a cell are read by one statistic (`--statistic`, default the one A was recorded
+with), each from its blocks (measure/restate.py): a result measured under another statistic is
+comparable when it carries its blocks; one without blocks to read it from is not compared, and
+the output says why."""
 from __future__ import annotations
 
 import math
@@ -16,6 +21,7 @@ from ..core.documents import at, check_schema, read_json
 from ..core.errors import UserError, shown
 from ..core.registry import RUNTIME_PACKAGES
 from ..core.results import SCHEMA, Result
+from ..measure.restate import restated
 from .verdict import (NOT_COMPARED, REFERENCE, Comparison, Ratio, corrected, exact_ratio, layer_attribution,
                       ratio_of_independent, verdict)
 
@@ -114,7 +120,7 @@ def _ratio(a: Result, b: Result, metric: str) -> Ratio | None:
         return None
     if metric == "instructions":
         return exact_ratio(va, vb, "instruction counts (deterministic)")
-    return ratio_of_independent(va, ca, vb, cb, "two saved runs: the intervals of their medians combined")
+    return ratio_of_independent(va, ca, vb, cb, f"two saved runs: the intervals of their {b.headline()[1]}s combined")
 
 
 def runtime_changes(base: Document, current: Document) -> dict[str, str]:
@@ -164,10 +170,29 @@ def _drift_note(ratios: dict[tuple, Ratio], cells: list[tuple], how: str, metric
     return note
 
 
+def _read_by(pairs: dict[tuple, tuple[Result, Result]], statistic: str | None,
+             unmatched: list[str]) -> dict[tuple, tuple[Result, Result]]:
+    """Both sides of each cell by one statistic (None: A's); a cell one side cannot be read by
+    it goes to `unmatched`, with why."""
+    read = {}
+    for cell, (a, b) in pairs.items():
+        stat = statistic or a.statistic
+        both = (restated(a, stat), restated(b, stat))
+        lacking = [f"{side} is by the {r.statistic}" for side, r in zip("AB", both) if r.statistic != stat]
+        if lacking:
+            unmatched.append(f"{_label(cell)}: not readable by the {stat} ({', '.join(lacking)}, without the "
+                             "blocks to read another statistic from)")
+        else:
+            read[cell] = both
+    return read
+
+
 def compare_documents(base: Document, current: Document, *, metric: str, threshold: float,
-                      reference: str | None = None) -> tuple[list[Comparison], list[str], str]:
-    """(comparisons, unmatched cells, how drift and versions were handled). A cell in both that
-    cannot be compared gets the verdict NOT_COMPARED, never "unchanged"."""
+                      reference: str | None = None, statistic: str | None = None
+                      ) -> tuple[list[Comparison], list[str], str]:
+    """(comparisons, unmatched cells, how drift and versions were handled); time read by `statistic`
+    (None: as each cell's A was recorded). A cell in both that cannot be compared gets the verdict
+    NOT_COMPARED, never "unchanged"."""
     check_comparable(base, current)
     a_cells = {_cell(r): r for r in base.results}   # each cell once: check_results refused copies
     b_cells = {_cell(r): r for r in current.results}
@@ -182,6 +207,8 @@ def compare_documents(base: Document, current: Document, *, metric: str, thresho
         if differ:
             raise UserError(f"{_label(cell)} was measured with other settings in {current.path} ({differ}): "
                             "not comparable")
+    if metric == "time":
+        pairs = _read_by(pairs, statistic, unmatched)
     changed = runtime_changes(base, current)
     raw = {cell: _ratio(a, b, metric) for cell, (a, b) in pairs.items()}
     cells, how = _references(pairs, reference, changed) if metric == "time" else ([], "")

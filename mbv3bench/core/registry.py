@@ -1,4 +1,4 @@
-"""Every name the tool accepts for formats, runtimes and precisions, and the protocol's defaults:
+"""Every name the tool accepts for formats, runtimes, precisions and statistics, and the protocol's defaults:
 written once here (torch-free), read by the CLI, the runner, the exporters and the reports. Every
 name check and its one-line error come from here too."""
 from __future__ import annotations
@@ -42,6 +42,10 @@ DEFAULT_RUNTIMES = {"local": ("litert", "onnxruntime"), "android": ("litert",)}
 ORT_OPT_LEVELS = ("disable", "basic", "extended", "all")
 # a file another tool made: its suffix says its format
 FILE_SUFFIXES = {".onnx": "onnx", ".tflite": "tflite", ".pte": "pte"}
+# What a result is headlined by: this quantile of its block medians (measure/blockstats.py), the
+# one definition `run`, `table`, `compare` and the lookup tables share. A result recorded before
+# the statistic was is "median".
+STATISTICS = {"median": 0.5, "p10": 0.1, "min": 0.0}
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class ProtocolDefaults:
     threads: int = 1
     block_runs: int = 10        # invokes per block: short enough that drift within one is small
     target_ci: float = 2.0      # percent: the half-width every interval is measured down to
+    statistic: str = "min"      # the headline, and the interval --target-ci measures down (STATISTICS; README: why)
 
 
 PROTOCOL = ProtocolDefaults()
@@ -104,6 +109,10 @@ def device_runtimes(kind: str, device: str, asked: list[str] | None) -> list[str
 
 def check_precision(name: str) -> str:
     return _check("precision", name, PRECISIONS)
+
+
+def check_statistic(name: str) -> str:
+    return _check("statistic", name, STATISTICS)
 
 
 def check_format(name: str, *, exportable: bool = False) -> str:

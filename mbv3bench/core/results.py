@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 SCHEMA = 1
-LATENCY_KEYS = ("median", "mean", "std", "p10", "p90", "ci95", "min", "max")
+LATENCY_KEYS = ("median", "mean", "std", "p10", "p90", "ci95", "min", "max", "value")
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,8 @@ class RawMeasurement:
 @dataclass(frozen=True)
 class Latency:
     """End-to-end milliseconds. What a source lacks stays None (benchmark_model prints no samples,
-    so no percentiles or interval), never guessed."""
+    so no percentiles or interval), never guessed. `value` is the result's statistic of its blocks
+    (Result.statistic) and `ci95` its interval; p10, min and the rest are of the timed invokes."""
     median: float | None = None
     mean: float | None = None
     std: float | None = None
@@ -94,13 +95,7 @@ class Latency:
     ci95: tuple[float | None, float | None] = (None, None)
     min: float | None = None
     max: float | None = None
-
-    def headline(self) -> tuple[float | None, str]:
-        """The one number a table shows: the median, or the mean where only a summary without a
-        median is known (older benchmark_model builds), named so the reader knows which."""
-        if self.median is not None:
-            return self.median, "median"
-        return self.mean, "mean"
+    value: float | None = None   # None in results written before the statistic was recorded
 
     def to_json(self) -> dict:
         return {**asdict(self), "ci95": list(self.ci95)}
@@ -109,6 +104,17 @@ class Latency:
     def from_json(cls, d: dict | None) -> "Latency":
         d = d or {}
         return cls(**{**_known(cls, d), "ci95": tuple(d.get("ci95") or (None, None))})
+
+
+def headline(lat: Latency, statistic: str) -> tuple[float | None, str]:
+    """The one number a table shows and what it is: the statistic's value, or for a median the
+    median, or the mean where only a summary without a median is known (older benchmark_model
+    builds), named so the reader knows which."""
+    if statistic != "median" and lat.value is not None:
+        return lat.value, statistic
+    if lat.median is not None:
+        return lat.median, "median"
+    return lat.mean, "mean"
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,7 @@ class Result:
     status: str = "ok"                      # ok | error
     error: str | None = None
     latency: Latency = field(default_factory=Latency)
+    statistic: str = "median"               # what the headline is of the blocks (core.registry STATISTICS)
     n: int | None = None
     noisy: bool = False
     noisy_reason: str | None = None
@@ -160,7 +167,7 @@ class Result:
         return self.status == "ok"
 
     def headline(self) -> tuple[float | None, str]:
-        return self.latency.headline()
+        return headline(self.latency, self.statistic)
 
     def to_json(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("latency", "samples_ms")}
@@ -173,7 +180,7 @@ class Result:
     def from_json(cls, d: dict) -> "Result":
         """A result of a document already checked against results-v1.schema.json (core.documents),
         which is what makes these keys and types safe to take."""
-        return cls(**{**_known(cls, d), "latency": Latency.from_json(d.get("latency_ms")),
+        return cls(**{**_known(cls, d), "statistic": d.get("statistic") or "median", "latency": Latency.from_json(d.get("latency_ms")),
                       "per_layer": [LayerTime(**_known(LayerTime, r)) for r in d.get("per_layer") or []],
                       "init_layers": [LayerTime(**_known(LayerTime, r)) for r in d.get("init_layers") or []]})
 

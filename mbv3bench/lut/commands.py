@@ -17,7 +17,9 @@ from ..options import open_target, phone_options, protocol, protocol_options, ta
 ROUNDS = 3   # end-to-end measurements of a network, the fastest kept (measuring.py says why)
 # ~100 blocks of well under a millisecond each: a shorter protocol than a network's, so a table
 # of one resolution builds in minutes (README: NAS lookup tables, measured here)
-LUT_PROTOCOL = replace(PROTOCOL, runs=20, min_secs=0.2, warmup_runs=5, warmup_secs=0.1, profile_runs=10, processes=2)
+# a table keeps each block's p10 (measuring.py says why)
+LUT_PROTOCOL = replace(PROTOCOL, runs=20, min_secs=0.2, warmup_runs=5, warmup_secs=0.1, profile_runs=10, processes=2,
+                       statistic="p10")
 DB = click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False),
                   help="The results store (SQLite): every block and network measured goes in.")
 EXPORT_JOBS = click.option("--export-jobs", type=click.IntRange(min=1),
@@ -117,8 +119,6 @@ def sample_command(space, count, seed, res):
               help="Then measure this many random architectures end to end and store a correction fitted on them.")
 @click.option("--fit-seed", default=1, show_default=True, type=int)
 @click.option("--fit-kind", default="affine", show_default=True, type=click.Choice(("affine", "parts")))
-@click.option("--statistic", default="p10", show_default=True, type=click.Choice(("p10", "median")),
-              help="What the table keeps of each block's samples: p10 (robust on a shared host) or the median.")
 @click.option("--retries", default=1, show_default=True, type=click.IntRange(min=0),
               help="Measure a block whose processes disagree again, up to this many times, keeping the faster "
                    "attempt.")
@@ -127,7 +127,7 @@ def sample_command(space, count, seed, res):
 @functools.partial(protocol_options, defaults=LUT_PROTOCOL)
 @phone_options
 def build_command(space, resolutions, runtime, precision, device, output, resume, fit_n, fit_seed, fit_kind,
-                  statistic, retries, export_jobs, db, **kw):
+                  retries, export_jobs, db, **kw):
     """Measure every distinct block of SPACE at the resolutions (each exported as its own model),
     into the results store and the table OUTPUT."""
     import time
@@ -160,7 +160,7 @@ def build_command(space, resolutions, runtime, precision, device, output, resume
         progress, on_event, on_exported = _progress("blocks", len(blocks), exports=len(blocks))
         try:
             with progress:
-                doc = table.build(space, res, how, store, resume=resume, statistic=statistic, retries=retries,
+                doc = table.build(space, res, how, store, resume=resume, retries=retries,
                                   export_jobs=_jobs(export_jobs), on_exported=on_exported, on_event=on_event)
         except KeyboardInterrupt:
             click.echo(f"interrupted: finished blocks are stored in {db}; run again with --resume", err=True)

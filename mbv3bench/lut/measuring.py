@@ -5,13 +5,13 @@ the statistic a table keeps.
 
 On a host shared with other work, contention only ever slows an invoke down (another process on
 the pinned core, a neighbour thrashing the cache), and it comes in bursts that can spoil a whole
-measurement of a short block. So a table keeps, by default, the 10th percentile of the pooled
-samples: the invokes nothing interrupted, what a block costs inside a network on a quiet core.
-A measurement whose processes disagree (a burst spoilt one of them) is taken again, up to
---retries times, and the faster attempt kept; a wide spread alone is not retried, the p10 already
-looks past it (under load nearly every measurement has one). `--statistic median` keeps the
-protocol's headline instead, for a quiet device; a phone's benchmark_model gives no samples, so
-its median (or mean) is used.
+measurement of a short block. So a table keeps, by default, the 10th percentile of each block's
+timing blocks (runs of --block-runs invokes; `--statistic`, one definition with `run`'s:
+core.registry STATISTICS, measure/blockstats.py): the runs nothing interrupted, what a block
+costs inside a network on a quiet core. A measurement whose processes disagree (a burst spoilt
+one of them) is taken again, up to --retries times, and the faster attempt kept; a wide spread
+alone is not retried, the p10 already looks past it (under load nearly every measurement has one). `--statistic median` keeps the
+median instead, for a quiet device. On a phone each benchmark_model run is one timing block.
 
 Networks flip between speeds from one process to the next (here 12 and 24 ms for one network, each
 with a tight spread, while blocks stay put; probably the cache and memory bandwidth a VM shares
@@ -30,11 +30,9 @@ from ..core.interrupts import children_deaf
 from ..core.results import Result
 from ..export.artifacts import get_artifact
 from ..measure.protocol import PROCESS_LIMIT, Protocol
+from ..measure.restate import restated
 from ..runner import Settings, plan_grid, run_grid
 from ..store import Store
-from .stats import quantile_ci95
-
-STATISTICS = {"p10": 0.1, "median": 0.5}
 PR_SET_PDEATHSIG = 1   # linux/prctl.h
 
 
@@ -123,11 +121,10 @@ def failed_line(results: list[Result]) -> str | None:
 
 
 def value_of(result: Result, statistic: str) -> tuple[float, tuple[float | None, float | None]]:
-    """The result's latency by the statistic, and its 95% interval."""
-    if result.samples_ms and statistic != "median":
-        return quantile_ci95(sorted(result.samples_ms), STATISTICS[statistic])
-    ms, _ = result.headline()
-    return ms, result.latency.ci95 if result.latency.median is not None else (None, None)
+    """The result's latency by the statistic (from its blocks; as recorded where it has none), and
+    its 95% interval."""
+    read = restated(result, statistic)
+    return read.headline()[0], read.latency.ci95
 
 
 def unsettled(result: Result) -> bool:

@@ -54,14 +54,3 @@ def line_fit(x: list[float], y: list[float]) -> tuple[float, float]:
         return 0.0, my / mx
     b = sum((xi - mx) * (yi - my) for xi, yi in zip(x, y)) / sxx
     return my - b * mx, b
-
-
-def quantile_ci95(sorted_x: list[float], q: float) -> tuple[float, tuple[float, float]]:
-    """The q-quantile of sorted samples and a distribution-free 95% interval for it: the order
-    statistics at n q -+ 1.96 sqrt(n q (1 - q)) (the median's interval in measure.protocol is q=0.5)."""
-    n = len(sorted_x)
-    half = 1.96 * math.sqrt(n * q * (1 - q))
-    at = min(n - 1, int(n * q))
-    lo = max(0, math.floor(n * q - half) - 1)
-    hi = min(n - 1, math.ceil(n * q + half))
-    return sorted_x[at], (sorted_x[lo], sorted_x[hi])

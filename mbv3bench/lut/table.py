@@ -2,7 +2,7 @@
 
     {"schema": "mbv3bench-lut/1", "space", "spec_sha256", "resolutions", "runtime", "precision",
      "format", "device": {...}, "tool_versions": {...}, "protocol": {...}, "settings": {...},
-     "statistic": "p10" | "median", "retries",
+     "statistic": "p10" | "median" | "min", "retries",   # of each block's timed runs of --block-runs invokes
      "build": {"seconds", "export_jobs", "blocks", "measured", "from_store", "git_rev", "created_at"},
      "blocks": {"<block variant ID>": {"ms", "ci95_ms": [lo, hi],     # by the table's statistic
                                        "median_ms", "mean_ms", "std_ms", "n", "noisy", "madds",
@@ -21,7 +21,7 @@ from typing import Callable
 
 from ..core.errors import UserError
 from ..core.output import dumps, write_atomic
-from ..core.registry import check_precision, format_of
+from ..core.registry import check_precision, check_statistic, format_of
 from ..core.results import Result
 from ..export.artifacts import exporter_versions
 from ..measure.protocol import Protocol
@@ -29,7 +29,7 @@ from ..runner import Settings
 from ..store import Store, git_rev
 from ..zoo.spec import spec_path
 from .blocks import describe_blocks, distinct_blocks, space_of
-from .measuring import STATISTICS, Measuring, failed_line, measure_settled, value_of
+from .measuring import Measuring, failed_line, measure_settled, value_of
 
 SCHEMA = "mbv3bench-lut/1"
 MAX_TABLE_BYTES = 16 << 20   # a table of 4 resolutions of OFA is ~0.5 MB
@@ -50,15 +50,14 @@ def entry(result: Result, ofa, statistic: str) -> dict:
             "measurement_id": result.id}
 
 
-def build(space: str, resolutions: list[int], how: Measuring, store: Store, *, resume: bool, statistic: str = "p10",
+def build(space: str, resolutions: list[int], how: Measuring, store: Store, *, resume: bool,
           retries: int = 1, export_jobs: int = 1,
           on_exported: Callable[[str], None] = lambda v: None, on_event: Callable = lambda *a: None) -> dict:
     """Exports, then measures, every block (what the store has for the same settings is taken
     from it with resume) and returns the table; raises when a block failed (what finished stays
     stored)."""
     check_precision(how.precision)
-    if statistic not in STATISTICS:
-        raise UserError(f"unknown statistic {statistic!r}; allowed: {', '.join(STATISTICS)}")
+    statistic = check_statistic(how.protocol.statistic)
     blocks = plan(space, resolutions)
     started = time.time()
     results = measure_settled([vid for _, vid, _, _ in blocks], how, store, resume=resume, statistic=statistic,
@@ -114,7 +113,8 @@ def how_of(doc: dict, target) -> Measuring:
     """The measuring a table was built with, again (validate and fit compare like with like)."""
     s = doc["settings"]
     known = {f.name for f in fields(Protocol)}   # a newer version's table may carry more
-    protocol = Protocol(**{k: v for k, v in doc["protocol"].items() if k in known}).validate()
+    protocol = Protocol(**{**{k: v for k, v in doc["protocol"].items() if k in known},
+                           "statistic": doc["statistic"]}).validate()
     return Measuring(target, doc["runtime"], doc.get("precision", "fp32"), protocol,
                      Settings(threads=s.get("threads", 1), xnnpack=s.get("xnnpack", True),
                               ort_opt_level=s.get("ort_opt_level", "all")))
@@ -145,7 +145,7 @@ def ofa_yaml(doc: dict) -> str:
     header = (f"# mbv3bench lookup table of {doc['space']} at {', '.join(map(str, doc['resolutions']))}: "
               f"{doc['runtime']} ({doc['format']}) on {doc['device'].get('name')} "
               f"({doc['device'].get('cpu_model') or doc['device'].get('model')}); ms per inference; mean is the "
-              f"table's {doc['statistic']} of each block's samples, std their standard deviation\n")
+              f"table's {doc['statistic']} of each block's timing runs, std its samples' standard deviation\n")
     return header + yaml.safe_dump(ofa_table(doc), sort_keys=True, default_flow_style=False)
 
 

@@ -51,6 +51,7 @@ class Snapshot:
     eta_s: float | None
     target_pct: float
     phase: str               # timing | profiling
+    statistic: str = "median"
 
 
 class _Group:
@@ -94,8 +95,9 @@ class _Group:
             self.show("timing")
 
     def estimates(self) -> tuple[list[Estimate | None], list[tuple[int, int, Estimate | None]]]:
-        cells = [blockstats.level(b) for b in self.blocks]
-        pairs = [(i, j, blockstats.ratio(self.blocks[i], self.blocks[j]))
+        stat = self.protocol.statistic
+        cells = [blockstats.level(b, stat) for b in self.blocks]
+        pairs = [(i, j, blockstats.ratio(self.blocks[i], self.blocks[j], stat))
                  for i in range(len(self.jobs)) for j in range(i + 1, len(self.jobs))]
         return cells, pairs
 
@@ -140,7 +142,8 @@ class _Group:
         if self.on_progress is not None:
             cells, pairs = self.estimates()
             self.on_progress(Snapshot(self.labels, cells, pairs, self.finished, self.elapsed(),
-                                      self.eta() if phase == "timing" else None, self.protocol.target_ci, phase))
+                                      self.eta() if phase == "timing" else None, self.protocol.target_ci, phase,
+                                      self.protocol.statistic))
 
 
 def _local_process(target, group: _Group) -> None:
@@ -224,7 +227,8 @@ def measure_jobs(jobs: list[Job], target, protocol: Protocol, *, labels: list[st
 def _raws(jobs, target, protocol: Protocol, group: _Group, before, stopped_by: str, profiles,
           local: bool) -> list[RawMeasurement]:
     state = _device_state(target, group, before)
-    statistic = "median" if all(s.get("median") is not None for per in group.summaries for s in per) else "mean"
+    # what each block is: a phone run's median, or its mean where benchmark_model printed no median
+    block_value = "median" if all(s.get("median") is not None for per in group.summaries for s in per) else "mean"
     raws = []
     for i, job in enumerate(jobs):
         ops, profiled_ms = profiles.get(i, ([], None))
@@ -237,5 +241,5 @@ def _raws(jobs, target, protocol: Protocol, group: _Group, before, stopped_by: s
             rounds={"block_runs": protocol.block_runs if local else None, "processes": group.finished,
                     "rounds": sum(len(b) for b in blocks), "stopped_by": stopped_by,
                     "elapsed_s": round(group.elapsed(), 2), "target_ci_pct": protocol.target_ci,
-                    "statistic": statistic, **({"cpu_share": group.cpu_shares} if local else {})}))
+                    "block_value": block_value, **({"cpu_share": group.cpu_shares} if local else {})}))
     return raws

@@ -13,16 +13,28 @@ run has, a bootstrap that resamples them sees only a few dozen distinct resample
 percentile interval is too narrow; the t quantile is what accounts for having few units
 (tests/test_blockstats.py checks the coverage on simulated drifting, correlated blocks).
 
+A cell's statistic (core.registry STATISTICS: the median, the 10th percentile or the minimum of
+its blocks) is made the same way: each unit contributes that quantile of its log block values,
+the estimate is the quantile of all blocks, and t across the units gives the interval.
+
 Two cells measured together are compared block by block: the blocks of the same round of the
-same process, a few invokes apart, so any drift slower than a round hits both alike.
+same process, a few invokes apart, so any drift slower than a round hits both alike; their
+ratio is the median of those paired log ratios. By the p10 it is the ratio of the two cells'
+p10s, per unit (the same processes and rounds): the 10th percentile of paired ratios would be
+the low tail of the ratio's noise, not a ratio of speeds. By the minimum it stays the paired
+median (RATIO_STATISTIC): a ratio of two extremes covered a known ratio only 78% of the time on
+the simulated blocks of tests/test_blockstats.py (6 processes), the others 90-96%.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable
 
 import numpy as np
+
+from ..core.registry import STATISTICS
 
 MIN_PROCESS_UNITS = 3
 SEGMENT_UNITS = 6         # units wanted when processes are too few to be the units
@@ -30,6 +42,7 @@ MIN_SEGMENT_BLOCKS = 3
 NOISY_HALF_PCT = 5.0      # an interval wider than this (half-width, % of the estimate) is flagged
 DRIFT_NOTE_PCT = 5.0      # a drift past this is reported even when the interval stays tight
 SHARED_CORE = 0.9         # a worker that got less of its core than this shared it with other processes
+RATIO_STATISTIC = {"median": "median", "p10": "p10", "min": "median"}   # what a pair's ratio is by (above)
 
 
 @dataclass(frozen=True)
@@ -115,39 +128,52 @@ def _effective_units(medians: np.ndarray) -> float:
     return max(3.0, k * (1 - rho) / (1 + rho))
 
 
-def _estimate(per_process_logs: list[np.ndarray], test: bool) -> Estimate | None:
-    per_process_logs = [p for p in per_process_logs if p.size]
-    if not per_process_logs:
+def _estimate(per_process: list[np.ndarray], value: Callable[[np.ndarray], float], test: bool) -> Estimate | None:
+    """per_process: each process's rows in round order (a log block time, or a row of them);
+    value: a unit's rows -> its log-scale number, the same of all rows being the estimate."""
+    per_process = [p for p in per_process if len(p)]
+    if not per_process:
         return None
-    pooled = np.concatenate(per_process_logs)
-    center = float(np.median(pooled))
-    pieces, unit = _units(per_process_logs)
+    pooled = np.concatenate(per_process)
+    center = value(pooled)
+    pieces, unit = _units(per_process)
     k = len(pieces)
     if k < 2:
-        return Estimate(math.exp(center), (None, None), None, k, unit, pooled.size)
-    medians = np.array([np.median(p) for p in pieces])
-    k_eff = _effective_units(medians)
-    se = float(np.std(medians, ddof=1)) / math.sqrt(k_eff)
+        return Estimate(math.exp(center), (None, None), None, k, unit, len(pooled))
+    values = np.array([value(p) for p in pieces])
+    k_eff = _effective_units(values)
+    se = float(np.std(values, ddof=1)) / math.sqrt(k_eff)
     half = t_quantile(k_eff - 1) * se
     p = None
     if test:
         p = t_p_value(center / se, k_eff - 1) if se > 0 else float(center == 0.0)
     return Estimate(math.exp(center), (math.exp(center - half), math.exp(center + half)),
-                    100 * math.expm1(half), k, unit, pooled.size, p)
+                    100 * math.expm1(half), k, unit, len(pooled), p)
 
 
-def level(blocks_ms: list[list[float]]) -> Estimate | None:
-    """A cell's median block time with its 95% interval."""
-    return _estimate([np.log(np.asarray(b, dtype=float)) for b in blocks_ms], test=False)
+def _quantile(statistic: str) -> Callable[[np.ndarray], float]:
+    q = STATISTICS[statistic]
+    return lambda x: float(np.quantile(x, q))
 
 
-def ratio(a_ms: list[list[float]], b_ms: list[list[float]]) -> Estimate | None:
-    """a / b from the paired blocks (same process, same round), with its interval and p-value."""
-    logs = []
+def level(blocks_ms: list[list[float]], statistic: str = "median") -> Estimate | None:
+    """A cell's statistic of its block times with its 95% interval."""
+    return _estimate([np.log(np.asarray(b, dtype=float)) for b in blocks_ms], _quantile(statistic), test=False)
+
+
+def ratio(a_ms: list[list[float]], b_ms: list[list[float]], statistic: str = "median") -> Estimate | None:
+    """a / b from the paired blocks (same process, same round), with its interval and p-value, by
+    the pair's statistic for cells headlined by `statistic` (RATIO_STATISTIC)."""
+    statistic = RATIO_STATISTIC[statistic]
+    pairs = []
     for a, b in zip(a_ms, b_ms):
         n = min(len(a), len(b))
-        logs.append(np.log(np.asarray(a[:n], dtype=float)) - np.log(np.asarray(b[:n], dtype=float)))
-    return _estimate(logs, test=True)
+        pairs.append(np.log(np.column_stack([np.asarray(a[:n], dtype=float), np.asarray(b[:n], dtype=float)]))
+                     if n else np.empty((0, 2)))
+    if statistic == "median":
+        return _estimate([p[:, 0] - p[:, 1] for p in pairs], _quantile("median"), test=True)
+    q = _quantile(statistic)
+    return _estimate(pairs, lambda rows: q(rows[:, 0]) - q(rows[:, 1]), test=True)
 
 
 def drift(blocks_ms: list[list[float]]) -> tuple[float, float, float] | None:
@@ -175,12 +201,15 @@ def pooled_summary(summaries: list[dict]) -> dict:
 
 
 def cell_statistics(samples: list[float], blocks_ms: list[list[float]], *, summary: dict | None = None,
-                    statistic: str = "median", cpu_share: list[float] | None = None) -> dict:
+                    statistic: str = "median", block_value: str = "median",
+                    cpu_share: list[float] | None = None) -> dict:
     """The `latency_ms` of a cell measured in rounds, with n, noisy, noisy_reason, notes and
-    drift_pct. The headline is the median of the block medians (`statistic` "mean" where each
-    block is a phone run known only by its mean); mean, std, percentiles and extremes come from
-    the samples, or, where none exist (phones), from the runs' pooled summary."""
-    est = level(blocks_ms)
+    drift_pct. `value` (the headline) is the statistic of the blocks, `ci95` its interval;
+    `median` is the median of the blocks, and where each block is a phone run known only by its
+    mean (`block_value` "mean") that median is `mean` instead. std, percentiles and extremes come
+    from the samples, or, where none exist (phones), from the runs' pooled summary."""
+    est = level(blocks_ms, statistic)
+    center = est if statistic == "median" else level(blocks_ms)
     if samples:
         s = np.asarray(samples, dtype=float)
         spread = {"mean": float(s.mean()), "std": float(s.std(ddof=1)) if s.size > 1 else 0.0,
@@ -189,9 +218,10 @@ def cell_statistics(samples: list[float], blocks_ms: list[list[float]], *, summa
     else:
         spread = {"p10": None, "p90": None, **{"mean": None, "std": None, "min": None, "max": None, "n": None},
                   **{k: v for k, v in (summary or {}).items() if k in ("mean", "std", "min", "max", "n")}}
-    doc = {**spread, "median": est.value if statistic == "median" else None, "ci95": list(est.ci95)}
-    if statistic == "mean":
-        doc["mean"] = est.value
+    doc = {**spread, "median": center.value if block_value == "median" else None, "ci95": list(est.ci95),
+           "value": est.value}
+    if block_value == "mean":
+        doc["mean"] = center.value
     moved = drift(blocks_ms)
     noisy, reason, notes = verdict(est, moved, cpu_share)
     seen_by_target = list((summary or {}).get("reasons") or [])   # e.g. a phone's slow clock, lost pinning

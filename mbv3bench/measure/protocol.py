@@ -16,14 +16,12 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 
 from ..core.errors import UserError
-from ..core.registry import PROTOCOL
+from ..core.registry import PROTOCOL, STATISTICS
 
 # A run is "noisy" past these; the thresholds are what a quiet pinned core stays well under.
 SPREAD_LIMIT = 0.25     # (p90 - p10) / median
 DRIFT_LIMIT = 0.05      # |median of 2nd half - median of 1st half| / median
 PROCESS_LIMIT = 0.10    # (slowest - fastest process median) / fastest
-# the keys of a result's `latency_ms`
-LATENCY_KEYS = ("median", "mean", "std", "p10", "p90", "ci95", "min", "max")
 CV_LIMIT = 0.10         # std / mean, where only a summary is known (the spread limit for a normal shape)
 # bounds of the CLI's protocol options: a measurement's worker is stopped after 900 s anyway
 MAX_SECS = 3600.0
@@ -43,6 +41,7 @@ class Protocol:
     processes: int = PROTOCOL.processes
     block_runs: int = PROTOCOL.block_runs
     target_ci: float = PROTOCOL.target_ci
+    statistic: str = PROTOCOL.statistic
 
     def validate(self) -> "Protocol":
         for name in ("runs", "processes", "warmup_runs", "profile_runs", "block_runs"):
@@ -54,6 +53,8 @@ class Protocol:
                 raise UserError(f"--{name.replace('_', '-')} must be in 0..{MAX_SECS:g} s")
         if not 0 <= self.target_ci <= 100:
             raise UserError("--target-ci must be in 0..100 (%)")
+        if self.statistic not in STATISTICS:
+            raise UserError(f"--statistic must be one of {', '.join(STATISTICS)}")
         return self
 
     def as_dict(self) -> dict:

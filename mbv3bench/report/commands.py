@@ -9,13 +9,16 @@ import click
 
 from ..core.errors import UserError
 from ..core.output import check_folder, check_not_input, check_output, write_atomic
-from ..core.registry import check_runtime
+from ..core.registry import PROTOCOL, check_runtime
+from ..options import statistic_option
 
 TABLE_NUMBERS = ("3", "4", "5", "6", "7")
 FIGURE_FILES = {"1": "figure1", "2": "figure2", "7": "figure7", "8": "figure8", "9": "figure9",
                 "layers": "layers", "roofline": "roofline"}
 DB_HELP = "The results store (SQLite)."
 ACCURACY_HELP = "A CSV (variant,precision,top1[,source]) adding or overriding published top-1 values."
+STATISTIC = statistic_option(PROTOCOL.statistic, "What each cell shows, of its block medians: every stored "
+                             "measurement is read by it (from its blocks), and --measure measures by it.")
 
 
 def _echo_err(text: str) -> None:
@@ -45,7 +48,8 @@ def _session(db: str, accuracy_file: str | None, *, writes: bool = False):
 @click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False), help=DB_HELP)
 @click.option("--accuracy", "accuracy_file", type=click.Path(dir_okay=False), help=ACCURACY_HELP)
 @click.option("--measure", is_flag=True, help="First measure the rows the store lacks (device local only).")
-def table(number, devices, runtime, fmt, db, accuracy_file, measure):
+@STATISTIC
+def table(number, devices, runtime, fmt, db, accuracy_file, measure, statistic):
     """The paper's Table 3, 4, 5, 6 or 7 with measured latency beside the published numbers."""
     from .measured import measure_missing
     from .tables import TABLES, build, render
@@ -54,8 +58,8 @@ def table(number, devices, runtime, fmt, db, accuracy_file, measure):
     with _session(db, accuracy_file, writes=measure) as (store, accuracy, paper):
         if measure:
             for d in devices:
-                measure_missing(store, d, runtime, TABLES[int(number)].needs(runtime), _echo_err)
-        doc = build(int(number), store, list(devices), runtime, accuracy, paper)
+                measure_missing(store, d, runtime, TABLES[int(number)].needs(runtime), _echo_err, statistic)
+        doc = build(int(number), store, list(devices), runtime, accuracy, paper, statistic)
     click.echo(render(doc, fmt), nl=False)
 
 
@@ -69,12 +73,12 @@ def _local_core(device: str) -> int | None:
     return open_target(load_device("local")).core
 
 
-def _context(store, accuracy, paper, device, runtime, figure, recalibrate):
+def _context(store, accuracy, paper, device, runtime, figure, recalibrate, statistic):
     from ..measure.calibrate import peaks
     from .plots import Context
 
     calibration = peaks(store, device, _local_core(device), recalibrate=recalibrate) if figure == "roofline" else None
-    return Context(store, device, runtime, accuracy, paper, calibration)
+    return Context(store, device, runtime, accuracy, paper, calibration, statistic)
 
 
 @click.command()
@@ -91,7 +95,8 @@ def _context(store, accuracy, paper, device, runtime, figure, recalibrate):
 @click.option("--models", help="Comma-separated variants for layers and roofline "
                                "(default mobilenet_v3_large,mobilenet_v3_small).")
 @click.option("--recalibrate", is_flag=True, help="roofline: measure the core's peaks again.")
-def plot(figure, output, device, runtime, db, accuracy_file, measure, models, recalibrate):
+@STATISTIC
+def plot(figure, output, device, runtime, db, accuracy_file, measure, models, recalibrate, statistic):
     """Draw one of the paper's figures (or per-layer bars, or a roofline) from the store."""
     from ..zoo.spec import split_variant_list
     from .measured import measure_missing
@@ -107,8 +112,8 @@ def plot(figure, output, device, runtime, db, accuracy_file, measure, models, re
     with _session(db, accuracy_file, writes=measure or figure == "roofline") as (store, accuracy, paper):
         if measure:
             for rt in runtimes:
-                measure_missing(store, device, rt, needs(figure, model_list), _echo_err)
-        ctx = _context(store, accuracy, paper, device, runtimes[0], figure, recalibrate)
+                measure_missing(store, device, rt, needs(figure, model_list), _echo_err, statistic)
+        ctx = _context(store, accuracy, paper, device, runtimes[0], figure, recalibrate, statistic)
         path = draw(figure, out, ctx, model_list, runtimes if runtime else None)
     click.echo(f"wrote {path}")
 
@@ -124,9 +129,13 @@ def _report_files() -> list[str]:
 @click.option("-o", "--out-dir", default="reports/latest", show_default=True, type=click.Path(file_okay=False))
 @click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False), help=DB_HELP)
 @click.option("--accuracy", "accuracy_file", type=click.Path(dir_okay=False), help=ACCURACY_HELP)
-def report(device, runtime, out_dir, db, accuracy_file):
+@click.option("--measure", is_flag=True, help="First measure what the tables and figures lack (device local only).")
+@STATISTIC
+def report(device, runtime, out_dir, db, accuracy_file, measure, statistic):
     """Every table (md) and every figure that has data, with an index.md saying what is missing."""
-    from .plots import draw
+    from ..core.registry import format_of
+    from .measured import measure_missing
+    from .plots import draw, needs
     from .tables import TABLES, build, render
 
     runtime = check_runtime(runtime)
@@ -134,10 +143,14 @@ def report(device, runtime, out_dir, db, accuracy_file):
     check_folder("-o", out)
     check_output("-o", *(out / name for name in _report_files()), inputs={"--db": db, "--accuracy": accuracy_file})
     made, skipped = [], []
-    with _session(db, accuracy_file) as (store, accuracy, paper):
+    with _session(db, accuracy_file, writes=measure) as (store, accuracy, paper):
+        if measure:   # what this runtime has a format for: a table it cannot fill is skipped below
+            wanted = [c for t in TABLES.values() for c in t.needs(runtime)] + [c for f in FIGURE_FILES for c in needs(f)]
+            measure_missing(store, device, runtime, [c for c in wanted if format_of(runtime, c[1])], _echo_err,
+                            statistic)
         for n in TABLES:
             try:
-                doc = build(n, store, [device], runtime, accuracy, paper)
+                doc = build(n, store, [device], runtime, accuracy, paper, statistic)
             except UserError as e:
                 skipped.append((f"Table {n}", str(e)))
                 continue
@@ -147,7 +160,7 @@ def report(device, runtime, out_dir, db, accuracy_file):
                                                          "rows measured"))
         for figure, stem in FIGURE_FILES.items():
             try:
-                ctx = _context(store, accuracy, paper, device, runtime, figure, False)
+                ctx = _context(store, accuracy, paper, device, runtime, figure, False, statistic)
                 draw(figure, out / f"{stem}.png", ctx, runtimes=[runtime] if figure != "layers" else None)
             except UserError as e:
                 skipped.append((f"Figure {figure}", str(e)))

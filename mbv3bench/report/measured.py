@@ -7,6 +7,7 @@ import time
 from ..core.errors import UserError
 from ..core.registry import require_format as format_of
 from ..core.results import Result
+from ..measure.restate import restated
 
 
 def _is_paper_protocol(r: Result) -> bool:
@@ -17,9 +18,10 @@ def _is_paper_protocol(r: Result) -> bool:
 
 class Measured:
     """The store's latest successful measurements of one device and runtime, one per (variant, format):
-    the paper's protocol (1 thread, default runtime options) when there is one, else the latest."""
+    the paper's protocol (1 thread, default runtime options) when there is one, else the latest;
+    each read by `statistic` (measure/restate.py)."""
 
-    def __init__(self, store, device: str, runtime: str):
+    def __init__(self, store, device: str, runtime: str, statistic: str):
         self.device, self.runtime = device, runtime
         self.cells: dict[tuple[str, str], Result] = {}
         for r in store.measurements(device=device, runtime=runtime):
@@ -29,6 +31,7 @@ class Measured:
             old = self.cells.get(key)
             if old is None or (_is_paper_protocol(r), r.id) > (_is_paper_protocol(old), old.id):
                 self.cells[key] = r
+        self.cells = {key: restated(r, statistic) for key, r in self.cells.items()}
 
     def get(self, variant: str, fmt: str) -> Result | None:
         return self.cells.get((variant, fmt))
@@ -78,13 +81,13 @@ def _span_text(values) -> str:
     return "/".join(sorted({str(v) for v in values}))
 
 
-def measure_missing(store, device: str, runtime: str, needs: list[tuple[str, str]], echo) -> int:
+def measure_missing(store, device: str, runtime: str, needs: list[tuple[str, str]], echo, statistic: str) -> int:
     """Measures the (variant, precision) cells the store lacks, on the local device with the default
-    protocol; returns how many were measured."""
+    protocol headlined by `statistic`; returns how many were measured."""
     if device != "local":
         raise UserError(f"--measure measures on this machine only (device local), not {device}; "
                         f"measure {device} with `mbv3bench run --device {device}`")
-    have = Measured(store, device, runtime)
+    have = Measured(store, device, runtime, statistic)
     todo = [(v, p) for v, p in needs if have.get(v, format_of(runtime, p)) is None]
     if not todo:
         return 0
@@ -104,5 +107,5 @@ def measure_missing(store, device: str, runtime: str, needs: list[tuple[str, str
         if kind in ("done", "error"):
             echo(f"  {kind}: {cell.variant} ({cell.format})" + (f": {result.error}" if kind == "error" else ""))
 
-    run_grid(cells, target, Protocol(), Settings(), store, resume=True, on_event=on_event)
+    run_grid(cells, target, Protocol(statistic=statistic).validate(), Settings(), store, resume=True, on_event=on_event)
     return len(cells)

@@ -18,7 +18,7 @@ from ..zoo.cost import summary
 from ..core.output import num, write_figure
 from ..core.results import Result
 from ..core.errors import UserError
-from ..core.registry import RUNTIMES
+from ..core.registry import PROTOCOL, RUNTIMES
 from ..zoo.spec import parse_variant
 from .measured import Measured, format_of, measured_on
 
@@ -126,9 +126,10 @@ class Context:
     accuracy: object
     paper: object
     calibration: dict | None = None   # {"gemm": GMAC/s, "membw": GB/s} for the roofline
+    statistic: str = PROTOCOL.statistic   # what every measurement is read by
 
     def measured(self, runtime: str | None = None) -> Measured:
-        return Measured(self.store, self.device, runtime or self.runtime)
+        return Measured(self.store, self.device, runtime or self.runtime, self.statistic)
 
     def missing_runs(self, figure: str, variants: list[str], runtime: str | None = None) -> str:
         runtime = runtime or self.runtime
@@ -209,7 +210,7 @@ def _tradeoff(t: Tradeoff, ctx: Context, out: Path) -> Path:
             published.update({v: p[0] for v, (p, _) in pub.items() if p})
             _plot_points(paper_ax, [(p[0], top1[v].value, tag) for v, (p, tag) in pub.items() if p], s, filled=False)
     ref = _align(ax, paper_ax, {v: x_of(v) for v in placed}, published) if paper_ax else None
-    unit = f"measured latency on {ctx.device}/{ctx.runtime} (ms, median)" if t.x == "latency" else \
+    unit = f"measured latency on {ctx.device}/{ctx.runtime} (ms, {ctx.statistic})" if t.x == "latency" else \
         "MAdds (millions, analytic: cost.py)"
     ax.set_xlabel(unit + (", filled markers" if paper_ax else ""))
     ax.set_ylabel("ImageNet top-1 (%), published")
@@ -271,7 +272,7 @@ def _cost_panel(ax, t: Tradeoff, got: dict, madds: dict, ctx: Context) -> None:
         pts = [(madds[v], got[v].headline()[0], tag) for v, tag in zip(s.variants, s.tags) if got[v]]
         _plot_points(ax, pts, s, filled=True)
     ax.set_xlabel("MAdds (millions, analytic: cost.py)")
-    ax.set_ylabel(f"measured latency on {ctx.device}/{ctx.runtime} (ms, median)")
+    ax.set_ylabel(f"measured latency on {ctx.device}/{ctx.runtime} (ms, {ctx.statistic})")
     ax.set_title("(b) latency vs MAdds (every measured point, no top-1 needed)", fontsize=10)
     ax.grid(alpha=0.3)
 
@@ -314,7 +315,7 @@ def _layers(ctx: Context, out: Path, models: list[str], runtimes: list[str]) -> 
                label=f"{v} / {rt}: layers sum {num(r.per_layer_sum_ms, '.2f')} ms, end-to-end "
                      f"{r.headline()[1]} {r.headline()[0]:.2f} ms")
     ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
-    ax.set_ylabel("layer time (ms: its share of the profiled runs,\nscaled to the end-to-end median)")
+    ax.set_ylabel(f"layer time (ms: its share of the profiled runs,\nscaled to the end-to-end {ctx.statistic})")
     ax.set_xlabel("layer (the paper's names; a missing bar = the network has no such layer)")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)

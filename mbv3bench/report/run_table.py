@@ -24,7 +24,8 @@ def describe(device: dict, protocol, threads: int, metric: str = "time") -> str:
     return (f"{device['name']} ({where}), core {device.get('core')}, {threads} thread(s); the cells of one process "
             f"({', '.join(SHARED_WORKER_RUNTIMES)} share one; others, one each) interleaved in rounds ({block}), >= {protocol.runs} runs and >= {protocol.min_secs:g} s per "
             f"{'process' if local else 'run'} after >= {protocol.warmup_runs} warm-up runs, >= {protocol.processes} "
-            f"{'processes' if local else 'rounds'}, {until}")
+            f"{'processes' if local else 'rounds'}, {until}; each cell by the {protocol.statistic} of its "
+            f"{'block medians' if local else 'runs'}")
 
 
 def _note(r: Result) -> str:
@@ -43,7 +44,8 @@ def results_table(results: list[Result], title: str) -> Table:
     if any(r.instructions for r in results):
         return _instructions_table(results, title)
     table = Table(title=title)
-    for col in ("variant", "runtime", "format", "median ms", "95% CI", "n", "MAdds (M)", "GMAC/s",
+    shown = _statistic(results)
+    for col in ("variant", "runtime", "format", f"{shown} ms", "95% CI", "n", "MAdds (M)", "GMAC/s",
                 "layers sum / e2e", "note"):
         table.add_column(col, justify="left" if col in ("variant", "runtime", "format", "note") else "right")
     for r in results:
@@ -53,10 +55,15 @@ def results_table(results: list[Result], title: str) -> Table:
         ms, stat = r.headline()
         gmacs = f"{r.madds / ms / 1e6:.2f}" if r.madds and ms else "n/a"
         ratio = f"{r.per_layer_sum_ms / ms:.2f}" if r.per_layer_sum_ms and ms else "not profiled"
-        table.add_row(r.variant, r.runtime, r.format, num(ms) + ("" if stat == "median" else " (mean)"),
+        table.add_row(r.variant, r.runtime, r.format, num(ms) + ("" if stat == shown else f" ({stat})"),
                       _interval(*r.latency.ci95), num(r.n, "d"), num(r.madds / 1e6 if r.madds else None, ".1f"),
                       gmacs, ratio, _note(r))
     return table
+
+
+def _statistic(results: list[Result]) -> str:
+    """What the results are headlined by (one run measures every cell by one statistic)."""
+    return next((r.headline()[1] for r in results if r.ok), "median")
 
 
 def _instructions_table(results: list[Result], title: str) -> Table:
@@ -75,9 +82,9 @@ def _instructions_table(results: list[Result], title: str) -> Table:
 
 def ratios_table(results: list[Result]) -> Table | None:
     """Each pair measured together, once: a / b from their paired blocks."""
-    table = Table(title="paired ratios of cells measured together (same rounds, same processes; "
-                        "95% interval and p of a t test on the processes' median log ratios)")
-    for col in ("a", "b", "a / b", "95% CI", "p", "units"):
+    table = Table(title="paired ratios of cells measured together (same rounds, same processes; 95% interval and "
+                        "p of a t test across the processes' log ratios)")
+    for col in ("a", "b", "a / b", "by the", "95% CI", "p", "units"):
         table.add_column(col, justify="left" if col in ("a", "b", "units") else "right")
     for k, r in enumerate(results):
         later = {(x.variant, x.format) for x in results[k + 1:]}
@@ -86,6 +93,6 @@ def ratios_table(results: list[Result]) -> Table | None:
             if (vs["variant"], vs["format"]) in later:
                 p = q["p_value"]
                 table.add_row(f"{r.variant} ({r.format})", f"{vs['variant']} ({vs['format']})", f"{q['ratio']:.4f}",
-                              _interval(*q["ci95"]), "n/a" if p is None else f"{p:.2g}",
+                              q.get("statistic", "median"), _interval(*q["ci95"]), "n/a" if p is None else f"{p:.2g}",
                               f"{q['units']} {'processes' if q['unit'] == 'process' else 'segments'}")
     return table if table.row_count else None

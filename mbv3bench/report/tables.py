@@ -18,6 +18,7 @@ from ..core.output import num
 from ..core.output import dumps
 from ..core.results import SCHEMA, Result
 from .accuracy import PIXELS
+from ..measure.restate import paired
 from .measured import Measured, format_of, provenance
 
 FORMATS = ("md", "csv", "tex", "json")
@@ -123,22 +124,15 @@ TABLES = {
 }
 
 
-def paired(r: Result, other: Result) -> dict | None:
-    """r's ratio to `other` from their paired blocks, where the two were measured in the same rounds."""
-    group = (r.rounds or {}).get("group")
-    if group is None or group != (other.rounds or {}).get("group"):
-        return None
-    return next((q for q in r.ratios if q["vs"] == {"variant": other.variant, "format": other.format}), None)
-
-
 def relative(r: Result, first: Result | None) -> tuple[float | None, list | None]:
-    """r / first: the paired ratio (with its interval) where both were measured together, else the
-    quotient of their headlines (no interval: two medians of different times drift apart)."""
+    """r / first: the paired ratio by r's statistic (with its interval) where both were measured
+    together, else the quotient of their headlines (no interval: two numbers of different times
+    drift apart)."""
     if first is None:
         return None, None
     q = paired(r, first)
     if q is not None:
-        return q["ratio"], q["ci95"]
+        return q.value, list(q.ci95)
     ms, base = r.headline()[0], first.headline()[0]
     return (ms / base if ms is not None and base else None), None
 
@@ -148,14 +142,15 @@ def _cell(r: Result | None, first: Result | None) -> dict | None:
         return None
     ms, stat = r.headline()
     rel, rel_ci = relative(r, first)
-    return {"median_ms": ms, "statistic": stat, "ci95": list(r.latency.ci95), "n": r.n, "relative": rel,
-            "relative_ci95": rel_ci, "noisy": r.noisy}
+    return {"ms": ms, "statistic": stat, "median_ms": r.latency.median, "ci95": list(r.latency.ci95), "n": r.n,
+            "relative": rel, "relative_ci95": rel_ci, "noisy": r.noisy}
 
 
-def build(number: int, store, devices: list[str], runtime: str, accuracy, paper) -> dict:
+def build(number: int, store, devices: list[str], runtime: str, accuracy, paper, statistic: str) -> dict:
+    """The table's document, every measurement read by `statistic` (measure/restate.py)."""
     t = TABLES[number]
     fmt = format_of(runtime, t.precision)
-    measured = {d: Measured(store, d, runtime) for d in devices}
+    measured = {d: Measured(store, d, runtime, statistic) for d in devices}
     # the int8-with-float-h-swish flavour gets its columns only where it was measured
     fhs_fmt = exported_format(runtime, "int8-fhs") if t.fhs else None
     if fhs_fmt and not any(m.get(v, fhs_fmt) for m in measured.values() for v in t.variants):
@@ -188,24 +183,26 @@ def build(number: int, store, devices: list[str], runtime: str, accuracy, paper)
                 used[d] += [f] if f else []
         rows.append(row)
     return {"table": number, "title": t.title, "device": devices, "runtime": runtime, "format": fmt,
-            "precision": t.precision, "fhs_format": fhs_fmt, "metric": t.metric,
+            "precision": t.precision, "statistic": statistic, "fhs_format": fhs_fmt, "metric": t.metric,
             "produced_by": {d: provenance(used[d]) for d in devices}, "paper_devices": list(t.pixels),
             "rows": rows, "results": [r.to_json() for d in devices for r in used[d]],
             "notes": [t.notes[0], "MAdds and params: analytic, mbv3bench cost.py",
-                      "measured: median ms of the timed runs with its 95% CI (the mean where a phone log gives no median); relative = row / first row: "
-                      "the paired ratio [its 95% CI] where both were measured in the same rounds, else the quotient of the two medians",
+                      f"measured: ms, the {statistic} of the block medians with its 95% CI (a cell measured before "
+                      "blocks were kept: as recorded, its statistic named; the mean where a phone log gives no median); "
+                      "relative = row / first row: the paired ratio by the statistic [its 95% CI] where both were "
+                      "measured in the same rounds, else the quotient of the two",
                       *t.notes[1:]]}
 
 
 # ---- rendering ---------------------------------------------------------------------------------
 
-def _ms(c: dict | None) -> str:
+def _ms(c: dict | None, doc_statistic: str) -> str:
     if c is None:
         return UNMEASURED
     lo, hi = c["ci95"]
     ci = f"{lo:.2f}-{hi:.2f}" if lo is not None and hi is not None else "no CI: samples not kept"  # phone logs
-    stat = "" if c.get("statistic", "median") == "median" else " mean"
-    return f"{num(c['median_ms'], '.2f')}{stat} (n={num(c['n'], 'd')}, {ci})" + (" noisy" if c["noisy"] else "")
+    stat = "" if c["statistic"] == doc_statistic else f" {c['statistic']}"
+    return f"{num(c['ms'], '.2f')}{stat} (n={num(c['n'], 'd')}, {ci})" + (" noisy" if c["noisy"] else "")
 
 
 def _rel(x, ci=None) -> str:
@@ -223,7 +220,7 @@ def _accuracy(x: float | None) -> str:
 
 def grid(doc: dict) -> tuple[list[str], list[list[str]]]:
     """Header and string rows, shared by md, csv and tex."""
-    pix = doc["paper_devices"]
+    pix, statistic = doc["paper_devices"], doc["statistic"]
     cost = any("params_m" in r["paper"] for r in doc["rows"])
     head = ["network", "variant", doc["metric"], "MAdds (M)", "params (M)"] + (["paper MAdds (M)", "paper params (M)"]
                                                                               if cost else [])
@@ -240,10 +237,10 @@ def grid(doc: dict) -> tuple[list[str], list[list[str]]]:
             line += [f"{r['paper'][k]:g}" if k in r["paper"] else NOT_PUBLISHED for k in ("madds_m", "params_m")]
         for d in doc["device"]:
             c = r["measured"][d]
-            line += [_ms(c), _rel(c and c["relative"], c and c["relative_ci95"])]
+            line += [_ms(c, statistic), _rel(c and c["relative"], c and c["relative_ci95"])]
             if doc["fhs_format"]:
                 f = r["measured_fhs"][d]
-                line += [_ms(f), _rel(f and f["relative"], f and f["relative_ci95"])]
+                line += [_ms(f, statistic), _rel(f and f["relative"], f and f["relative_ci95"])]
         line += [f"{r['paper'][p]:g}" if r["paper"][p] is not None else NOT_PUBLISHED for p in pix]
         line += [_rel(r["paper"]["relative"][p]) for p in pix]
         body.append(line)
