@@ -80,6 +80,15 @@ def two_hundred_stages() -> str:
     return yaml.safe_dump(doc)
 
 
+def _short_line_from_a_folder(folder_option: str, tmp_path, text: str, names, command) -> None:
+    """mine.yaml holding `text` in a user's folder: one short error naming it and `names`, no store made."""
+    (tmp_path / "mine.yaml").write_text(text)
+    err = one_line_error(mbv3bench(folder_option, str(tmp_path), *command, cwd=tmp_path),
+                         str(tmp_path / "mine.yaml"), *names)
+    assert len(err) < 600
+    assert not (tmp_path / "r.sqlite").exists()
+
+
 @pytest.mark.parametrize("text, names", [
     (BOMB + SPEC_TEXT, ["line 2: aliases (*l0) are not allowed"]),
     (SPEC_TEXT.replace("title: MobileNetV3-Small", "title: &t MobileNetV3-Small\nx: *t"), ["aliases (*t)"]),
@@ -103,11 +112,7 @@ def two_hundred_stages() -> str:
 @pytest.mark.parametrize("command", [["summary", "mine"], ["models"], ["lut", "sample", "--space", "mine"],
                                      ["run", "--models", "mine", "--db", "r.sqlite"]])
 def test_a_hostile_spec_is_one_short_line_in_bounded_time_and_memory(tmp_path, text, names, command):
-    (tmp_path / "mine.yaml").write_text(text)
-    err = one_line_error(mbv3bench("--models-dir", str(tmp_path), *command, cwd=tmp_path),
-                         str(tmp_path / "mine.yaml"), *names)
-    assert len(err) < 600
-    assert not (tmp_path / "r.sqlite").exists()
+    _short_line_from_a_folder("--models-dir", tmp_path, text, names, command)
 
 
 @pytest.mark.parametrize("text, names", [
@@ -121,11 +126,7 @@ def test_a_hostile_spec_is_one_short_line_in_bounded_time_and_memory(tmp_path, t
 ])
 @pytest.mark.parametrize("command", [["run", "--device", "mine", "--db", "r.sqlite"], ["devices"]])
 def test_a_hostile_profile_is_one_short_line_in_bounded_time_and_memory(tmp_path, text, names, command):
-    (tmp_path / "mine.yaml").write_text(text)
-    err = one_line_error(mbv3bench("--devices-dir", str(tmp_path), *command, cwd=tmp_path),
-                         str(tmp_path / "mine.yaml"), *names)
-    assert len(err) < 600
-    assert not (tmp_path / "r.sqlite").exists()
+    _short_line_from_a_folder("--devices-dir", tmp_path, text, names, command)
 
 
 # ---- every field's type and range: in process (quick) ------------------------------------------
