@@ -91,6 +91,21 @@ def test_the_real_document_compares_with_itself(cli, run_doc, tmp_path):
     assert "reference" in out and "unchanged" not in out   # its own yardstick, never judged by itself
 
 
+def test_an_interval_is_checked_against_the_statistic_it_is_of(cli, run_doc, tmp_path):
+    """A p10 or min headline's interval need not hold the median: that is not a damaged document."""
+    doc = copy.deepcopy(run_doc)
+    lat = doc["results"][0]["latency_ms"]
+    doc["results"][0]["statistic"], lat["value"] = "min", lat["ci95"][0] * 1.001
+    lat["median"] = lat["p90"] = lat["max"] = max(lat["max"], lat["ci95"][1] * 2)
+    path = _write(tmp_path / "run.json", doc)
+    code, out, err = cli("compare", path, path)
+    assert code == 0, err
+    lat["value"] = lat["ci95"][1] * 2   # outside its own interval: refused, naming the key
+    path = _write(tmp_path / "bad.json", doc)
+    code, _, err = cli("compare", path, path)
+    assert code == 2 and "latency_ms.ci95" in err and "holding the min" in err and err.count("\n") == 1
+
+
 def test_every_key_of_a_real_document_given_a_wrong_type(cli, run_doc, tmp_path):
     base = _write(tmp_path / "base.json", run_doc)
     checked = 0
