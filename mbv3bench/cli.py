@@ -366,7 +366,7 @@ main.add_command(plot)
 main.add_command(report)
 main.add_command(show)
 
-from .android.commands import devices, ingest  # noqa: E402
+from .commands.devices import devices, ingest  # noqa: E402
 from .compare.commands import baseline, compare  # noqa: E402
 from .lut.commands import lut  # noqa: E402
 main.add_command(devices)

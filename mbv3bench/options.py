@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from .android.transport import MODES as TRANSPORTS
+from .targets.android.transport import MODES as TRANSPORTS
 from .core.errors import UserError
 from .core.registry import PROTOCOL, STATISTICS, ProtocolDefaults
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from mbv3bench.android.benchmark_log import BenchmarkLogError, NodeTypeRow, OpRow, parse_benchmark_log
+from mbv3bench.targets.android.benchmark_log import BenchmarkLogError, NodeTypeRow, OpRow, parse_benchmark_log
 
 from conftest import FIXTURES
 

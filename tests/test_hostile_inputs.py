@@ -149,7 +149,7 @@ def test_a_log_larger_than_the_limit_is_not_read(cli, tmp_path):
     TABLE + "\tx" + " 1" * 32_000, TABLE + "\tx" + " " * 65_000 + "y",
 ])
 def test_parsing_is_linear_in_the_line(line):
-    from mbv3bench.android.benchmark_log import BenchmarkLogError, parse_benchmark_log
+    from mbv3bench.targets.android.benchmark_log import BenchmarkLogError, parse_benchmark_log
 
     start = time.perf_counter()
     with contextlib.suppress(BenchmarkLogError):   # some are logs, some not: only the time matters here

@@ -15,16 +15,16 @@ LUT = REPO / "reports" / "reference" / "lut" / "ofa_mobilenet_v3-160.json"
 # lowest first; the longest matching prefix decides a module's layer
 LAYERS = {
     "mbv3bench.core": 0,
-    "mbv3bench.zoo": 1, "mbv3bench.android.benchmark_log": 1,
+    "mbv3bench.zoo": 1,
     "mbv3bench.runtimes": 2, "mbv3bench.zoo.build": 2,
     "mbv3bench.export": 3,
     "mbv3bench.measure": 4,
-    "mbv3bench.targets": 5, "mbv3bench.android": 5,
+    "mbv3bench.targets": 5,
     "mbv3bench.store": 6,
     "mbv3bench.runner": 7,
     "mbv3bench.report": 8, "mbv3bench.compare": 8, "mbv3bench.lut": 8,
     "mbv3bench.ui": 9, "mbv3bench.progress": 9, "mbv3bench.options": 9, "mbv3bench.report.commands": 9,
-    "mbv3bench.report.show": 9, "mbv3bench.android.commands": 9, "mbv3bench.compare.commands": 9,
+    "mbv3bench.report.show": 9, "mbv3bench.commands": 9, "mbv3bench.compare.commands": 9,
     "mbv3bench.lut.commands": 9, "mbv3bench.cli": 10,
 }
 

@@ -6,5 +6,5 @@ def open_target(profile: dict, *, core: int | None = None, **options):
     if profile["kind"] == "local":
         from .local import LocalTarget
         return LocalTarget(profile, core)
-    from ..android.target import AdbTarget
+    from .android.target import AdbTarget
     return AdbTarget(profile, core=core, **options)

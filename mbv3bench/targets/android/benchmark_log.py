@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..core.errors import shown
-from ..core.untrusted import integer, number
+from ...core.errors import shown
+from ...core.untrusted import integer, number
 
 # Every pattern here runs in time linear in the line: possessive quantifiers and atomic groups
 # where a pattern could otherwise retry each start position (a 128 KB line once took 55 s).

@@ -11,10 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-from ..core.errors import DeviceLost, UserError
-from ..export.artifacts import sha256_file
-from ..core.results import Job, RawMeasurement
-from ..measure.pinned import MeasurementError
+from ...core.errors import DeviceLost, UserError
+from ...export.artifacts import sha256_file
+from ...core.results import Job, RawMeasurement
+from ...measure.pinned import MeasurementError
 from . import binary as bm
 from . import clock
 from .benchmark_log import BenchmarkLogError, parse_benchmark_log
@@ -284,7 +284,7 @@ class AdbTarget:
                 "--warmup_runs=1", "--warmup_min_secs=0", f"--num_runs={p['profile_runs']}", "--min_secs=0",
                 f"--max_secs={p['max_secs']}", "--enable_op_profiling=true", *csv],
                 job.threads, "op_profile", f"the per-layer profile of {job.variant}", timeout)
-            from ..runtimes.tflite_layers import tflite_ops
+            from ...runtimes.tflite_layers import tflite_ops
             from .op_layers import op_rows_to_layers
 
             ops = op_rows_to_layers(profiled, tflite_ops(artifact))

@@ -6,7 +6,7 @@ import re
 import signal
 from pathlib import Path
 
-from ..core.errors import UserError
+from ...core.errors import UserError
 
 # ELF e_machine -> the Android ABI that runs it
 ELF_ABI = {183: "arm64-v8a", 40: "armeabi-v7a", 62: "x86_64", 3: "x86", 243: "riscv64"}

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import re
 
-from ..core.results import OpRow
+from ...core.results import OpRow
 
 
 def op_rows_to_layers(log, ops) -> list[OpRow]:
     """One OpRow per Run Order row. Builtin rows name their node index (`...:N`);
     XNNPACK operator rows are matched to TFLite ops by the order walk of tflite_layers."""
-    from ..runtimes.litert_capi import ProfileEvent
-    from ..runtimes.tflite_layers import ops_of_events
+    from ...runtimes.litert_capi import ProfileEvent
+    from ...runtimes.tflite_layers import ops_of_events
 
     events, unattributed = [], []
     for i, row in enumerate(log.ops):

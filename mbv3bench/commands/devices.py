@@ -11,13 +11,13 @@ from ..core.errors import UserError
 from ..core.untrusted import MiB, read_bytes
 
 LOG_LIMIT = 64 * MiB    # a log with per-op tables of a large model is a few MB
-from .transport import MODES
+from ..targets.android.transport import MODES
 
 
 def _probe(open_link, serial: str, transport: str, link: str) -> dict:
     """What one phone says about itself over one route; why not, when it cannot be reached."""
-    from .phone import phone_info
-    from .transport import LinkLost
+    from ..targets.android.phone import phone_info
+    from ..targets.android.transport import LinkLost
 
     row = {"serial": serial, "transport": transport, "link": link}
     try:
@@ -36,8 +36,8 @@ def _probe(open_link, serial: str, transport: str, link: str) -> dict:
 def reachable_phones(serials: tuple[str, ...], transport: str) -> tuple[list[dict], list[str]]:
     """The phones the adb server lists and those reached directly (--serial HOST:PORT not known to
     the server; USB only without a server, which would hold the USB phones), with notes."""
-    from . import server
-    from .direct import DirectTransport, usb_serials
+    from ..targets.android import server
+    from ..targets.android.direct import DirectTransport, usb_serials
 
     phones, notes = [], []
     view = server.probe() if transport != "direct" else None
@@ -121,9 +121,9 @@ def devices(ctx, serials: tuple[str, ...], transport: str, as_json: bool):
 def add(name: str, serial: str | None, transport: str, devices_dir: str | None, force: bool):
     """Write the profile NAME from the phone itself: model, SoC, ABI, Android, large cores and mask."""
     from ..core.output import check_output, write_atomic
-    from .new_profile import profile_path, profile_text
-    from .route import open_transport
-    from .transport import LinkLost
+    from ..targets.android.new_profile import profile_path, profile_text
+    from ..targets.android.route import open_transport
+    from ..targets.android.transport import LinkLost
 
     path = profile_path(name, devices_dir, force)
     check_output("the profile", path, create_folder=True)
@@ -171,7 +171,7 @@ def ingest(logfile: str, device: str, variant: str | None, db: str, as_json: boo
     from ..core.output import check_not_input, dumps
     from ..core.results import envelope
     from ..store import Store, measurement_key
-    from .benchmark_log import BenchmarkLogError, parse_benchmark_log
+    from ..targets.android.benchmark_log import BenchmarkLogError, parse_benchmark_log
 
     check_not_input("--db", db, {"LOGFILE": logfile})
     path = Path(logfile)

@@ -6,8 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from ..core.errors import UserError
-from ..core.resources import BUILTIN_DEVICES, DEVICES_ENV, is_plain_name
+from ...core.errors import UserError
+from ...core.resources import BUILTIN_DEVICES, DEVICES_ENV, is_plain_name
 from .phone import mask, max_freqs_khz, phone_info, top_cores
 
 BINARY_BY_ABI = {"arm64-v8a": "~/.cache/mbv3bench/benchmark_model_aarch64",

@@ -2,7 +2,7 @@
 every USB phone, and a second USB client would fail), else directly (adb-shell, TCP or USB)."""
 from __future__ import annotations
 
-from ..core.errors import UserError
+from ...core.errors import UserError
 from . import direct, server
 from .transport import MODES, NotAuthorized, Transport
 

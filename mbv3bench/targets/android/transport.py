@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.errors import UserError
+from ...core.errors import UserError
 
 MODES = ("auto", "server", "direct")
 RC = "__MBV3_RC="

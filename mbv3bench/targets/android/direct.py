@@ -11,7 +11,7 @@ from adb_shell.adb_device import AdbDeviceTcp
 from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 
-from ..core.errors import UserError
+from ...core.errors import UserError
 from .transport import LinkLost, LinkTimeout, NotAuthorized, PushFailed, Transport
 
 DEFAULT_KEY = "~/.config/mbv3bench/adbkey"

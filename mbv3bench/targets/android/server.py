@@ -15,7 +15,7 @@ import adbutils
 from adbutils._adb import AdbConnection
 from adbutils.errors import AdbError, AdbTimeout
 
-from ..core.errors import UserError
+from ...core.errors import UserError
 from .transport import RC, LinkLost, LinkTimeout, NotAuthorized, PushFailed, Transport
 
 HOST = "127.0.0.1"
