@@ -180,10 +180,9 @@ def main() -> None:
 
     from mbv3bench.measure.protocol import Protocol
     from mbv3bench.runner import Settings
-    from mbv3bench.targets import open_target
-    from mbv3bench.targets.profiles import load_device
+    from mbv3bench.targets import TargetOptions, open_target
 
-    target = open_target(load_device("local"))
+    target = open_target(TargetOptions("local"))
     subjects = _subjects()
     settings = Settings(per_layer=False)
     old = Protocol(target_ci=0)          # the old defaults: 3 processes of >= 50 runs and >= 1 s per cell

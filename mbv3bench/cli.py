@@ -9,8 +9,8 @@ import click
 from .core.errors import UserError, cut
 from .core.registry import EXPORT_FORMATS, PRECISIONS, RUNTIMES
 from .core.registry import DEFAULT_RUNTIMES
-from .options import open_target as _open_target, phone_options as _phone_options
-from .options import protocol as _protocol, protocol_options as _protocol_options
+from .options import measure_options as _measure_options, measuring_options as _measuring_options
+from .options import open_target as _open_target
 
 REBUILD_HELP = "Export again even if the cache has it (also replaces a corrupted cache entry)."
 
@@ -200,7 +200,7 @@ def _split(values: str) -> list[str]:
 @click.option("--precision", default="fp32", show_default=True,
               help="Comma-separated: " + ", ".join(PRECISIONS) + " (int8-fhs: int8 with float h-swish); "
                    "int8 runs on litert only.")
-@_protocol_options
+@_measuring_options
 @click.option("--per-layer/--no-per-layer", default=True, show_default=True, help="Profile per-layer times too.")
 @click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False),
               help="The results store (SQLite).")
@@ -212,7 +212,6 @@ def _split(values: str) -> list[str]:
               help="instructions: count the instructions retired inside each invoke (local; hardware counters "
                    "or valgrind), deterministic on a noisy host.")
 @click.option("--rebuild", is_flag=True, help=REBUILD_HELP)
-@_phone_options
 def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, resume, metric, rebuild, **kw):
     """Measure latency (and per-layer times) of models x runtimes on a device."""
     import time
@@ -224,14 +223,15 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
     from .options import target_inputs
     from .progress import RunDisplay
     from .report.run_table import describe, ratios_table, results_table
-    from .runner import NotStored, Settings, plan_grid, run_grid
+    from .runner import NotStored, plan_grid, run_grid
     from .store import Store
     from .targets.profiles import load_device
     from .ui import console
     from .zoo.spec import split_variant_list
 
-    protocol = _protocol(kw)
     kind = load_device(device)["kind"]   # a bad device name fails before anything else
+    options = _measure_options(kw, device, metric=metric, per_layer=per_layer)
+    protocol, settings = options.protocol, options.settings
     runtimes = device_runtimes(kind, device, None if runtimes is None else _split(runtimes))
     cells = plan_grid(split_variant_list(models), runtimes, _split(precision))
     if not cells:
@@ -252,10 +252,8 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
         check_output("--json", json_out, inputs={"--db": db, **read})
     check_folder("--out-dir", out_dir)
     check_folder("the artifact cache", artifact_dir())
-    settings = Settings(threads=kw["threads"], xnnpack=not kw["no_xnnpack"], ort_opt_level=kw["ort_opt_level"],
-                        per_layer=per_layer)
     with Store(db) as store:
-        target = _open_target(device, kw)
+        target = _open_target(options.target)
         out = console()
         not_stored = None
         with RunDisplay(out, len(cells)) as display:
@@ -305,8 +303,7 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
 @click.option("--runtime", default=None, help=" | ".join(RUNTIMES) + " (default: by the file type; "
                                               "litert for a variant).")
 @click.option("--device", default="local", show_default=True, help="A profile in devices/ (or --devices-dir).")
-@_protocol_options
-@_phone_options
+@_measuring_options
 @click.option("--group-depth", type=click.IntRange(min=1),
               help="Rows per module at this depth of the module tree (1 = top level; default: paper layers, "
                    "for other files the depth that shows the model's blocks).")
@@ -321,14 +318,15 @@ def profile(model, runtime, device, group_depth, per_op, as_json, rebuild, **kw)
     from .core.registry import FILE_SUFFIXES, device_runtimes
     from .core.results import envelope
     from .report.run_table import describe, results_table
-    from .runner import Settings, file_subject, measure, plan_grid, variant_subject
+    from .runner import file_subject, measure, plan_grid, variant_subject
     from .runtimes.grouping import Grouping
     from .targets.profiles import load_device
     from .ui import console
 
     if group_depth and per_op:
         raise UserError("--group-depth and --per-op exclude each other")
-    protocol = _protocol(kw)
+    options = _measure_options(kw, device, group_depth=group_depth, per_op=per_op)
+    protocol, settings = options.protocol, options.settings
     if runtime is not None:
         device_runtimes(load_device(device)["kind"], device, [runtime])
     path = Path(model)
@@ -336,16 +334,14 @@ def profile(model, runtime, device, group_depth, per_op, as_json, rebuild, **kw)
         subject = file_subject(path, runtime)
     else:
         subject = variant_subject(plan_grid([model], [runtime or "litert"], ["fp32"])[0], rebuild)
-    target = _open_target(device, kw)
-    settings = Settings(threads=kw["threads"], xnnpack=not kw["no_xnnpack"], ort_opt_level=kw["ort_opt_level"],
-                        group_depth=group_depth, per_op=per_op)
+    target = _open_target(options.target)
     result = measure(subject, target, protocol, settings)
     if as_json:
         return click.echo(dumps(envelope([result], target.describe(), protocol=protocol.as_dict())))
     from rich.table import Table
 
     out = console()
-    out.print(results_table([result], describe(target.describe(), protocol, kw["threads"])))
+    out.print(results_table([result], describe(target.describe(), protocol, settings.threads)))
     e2e, stat = result.headline()
     grouping = Grouping(**result.per_layer_grouping).describe(paper_layers=subject.net is not None)
     table = Table(title=f"{subject.name} {grouping} on {subject.runtime} ({subject.format}), from "

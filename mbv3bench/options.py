@@ -1,6 +1,7 @@
-"""The options every measuring command shares (the protocol, runtime settings, phones) and what
-they make: the Protocol, the target. One definition for `run`, `profile` and the `lut` commands,
-whose defaults may differ (a lookup table measures ~100 blocks)."""
+"""The options every measuring command shares (the protocol, runtime settings, the device and how to
+reach a phone) and the one object they make, runner.MeasureOptions. One definition for `run`,
+`profile`, `compare --ab`, `table`/`plot`/`report --measure` and the `lut` commands, whose protocol
+defaults may differ (a lookup table measures ~100 blocks)."""
 from __future__ import annotations
 
 import click
@@ -22,7 +23,11 @@ def statistic_option(default: str | None, help: str = MEASURED_STATISTIC):
                         show_default=default is not None, help=help)
 
 
-def protocol_options(f, defaults: ProtocolDefaults = PROTOCOL):
+def measuring_options(f=None, *, defaults: ProtocolDefaults = PROTOCOL, statistic: bool = True):
+    """The protocol, runtime and phone options; `statistic=False` where the command has its own
+    --statistic (one that reads, too)."""
+    if f is None:
+        return lambda g: measuring_options(g, defaults=defaults, statistic=statistic)
     P = defaults
     for opt in reversed([
         click.option("--runs", default=P.runs, show_default=True,
@@ -42,40 +47,74 @@ def protocol_options(f, defaults: ProtocolDefaults = PROTOCOL):
         click.option("--target-ci", default=P.target_ci, show_default=True,
                      help="Measure until every 95% interval (cells and their ratios) is within this many "
                           "percent of its estimate, or --max-secs is up; 0: just --processes."),
-        statistic_option(P.statistic),
+        *([statistic_option(P.statistic)] if statistic else []),
         click.option("--threads", default=P.threads, show_default=True, help="Runtime threads (the paper: 1)."),
         click.option("--core", type=int, help="Core to pin (default: the device profile's; local: the last)."),
         click.option("--no-xnnpack", is_flag=True, help="LiteRT: TFLite's builtin kernels instead of XNNPACK."),
         click.option("--ort-opt-level", default="all", show_default=True,
                      help="ONNX Runtime graph optimisation: disable | basic | extended | all."),
+        *PHONE_OPTIONS,
     ]):
         f = opt(f)
     return f
 
 
-def phone_options(f):
-    for opt in reversed([
-        click.option("--serial", help="Android: the phone as `adb devices` lists it, or HOST:PORT (adb tcpip) "
-                                      "(default: the only phone)."),
-        click.option("--transport", type=click.Choice(TRANSPORTS), default="auto", show_default=True,
-                     help="Android: server (a running adb server, port $ANDROID_ADB_SERVER_PORT or 5037), "
-                          "direct (adb-shell over TCP or USB), auto (the server when it knows the phone)."),
-        click.option("--benchmark-binary", type=click.Path(dir_okay=False),
-                     help="Android: TFLite's benchmark_model for the phone (default: the device profile's)."),
-        click.option("--cooldown-secs", type=float, help="Android: longest wait for a hot phone to cool down "
-                                                         "(default: the device profile's)."),
-    ]):
-        f = opt(f)
-    return f
+PHONE_OPTIONS = [
+    click.option("--serial", help="Android: the phone as `adb devices` lists it, or HOST:PORT (adb tcpip) "
+                                  "(default: the only phone)."),
+    click.option("--transport", type=click.Choice(TRANSPORTS), default="auto", show_default=True,
+                 help="Android: server (a running adb server, port $ANDROID_ADB_SERVER_PORT or 5037), "
+                      "direct (adb-shell over TCP or USB), auto (the server when it knows the phone)."),
+    click.option("--benchmark-binary", type=click.Path(dir_okay=False),
+                 help="Android: TFLite's benchmark_model for the phone (default: the device profile's)."),
+    click.option("--cooldown-secs", type=float, help="Android: longest wait for a hot phone to cool down "
+                                                     "(default: the device profile's)."),
+]
+_PHONE_DEFAULTS = {"serial": None, "transport": "auto", "benchmark_binary": None, "cooldown_secs": None}
 
 
-def open_target(device: str, kw: dict):
-    from .targets import open_target as open_profile
+def target_options(kw: dict, device: str, core: int | None = None):
+    """Which device, on which core (`core`: a default under --core), reached how."""
+    from .measure.protocol import MAX_SECS
+    from .targets.base import PhoneOptions, TargetOptions
     from .targets.profiles import load_device
 
-    target = open_profile(load_device(device), core=kw["core"], serial=kw["serial"], transport=kw["transport"],
-                         benchmark_binary=kw["benchmark_binary"], cooldown_secs=kw["cooldown_secs"])
-    # a phone's work directory is removed however the command ends
+    cooldown = kw.get("cooldown_secs")
+    if cooldown is not None and not 0 <= cooldown <= MAX_SECS:   # false for nan, which would wait forever
+        raise UserError(f"--cooldown-secs must be in 0..{MAX_SECS:g}")
+    phone = {k: kw[k] for k in _PHONE_DEFAULTS}
+    if load_device(device)["kind"] != "android":
+        given = [k for k, v in phone.items() if v != _PHONE_DEFAULTS[k]]
+        if given:
+            raise UserError(f"--{given[0].replace('_', '-')} is a phone's option; device {device} is not a phone")
+    return TargetOptions(device, kw["core"] if kw["core"] is not None else core, PhoneOptions(**phone))
+
+
+def measure_options(kw: dict, device: str, *, statistic: str | None = None, metric: str = "time",
+                    **settings):
+    """The command line's measuring options as one checked object (runner.MeasureOptions);
+    `statistic` where the command's own --statistic gives it, `settings` what a command sets itself
+    (per_layer, group_depth, per_op)."""
+    from .measure.protocol import Protocol
+    from .runner import MeasureOptions, Settings
+
+    if not 1 <= kw["threads"] <= MAX_THREADS:
+        raise UserError(f"--threads must be in 1..{MAX_THREADS}")
+    protocol = Protocol(kw["runs"], kw["min_secs"], kw["warmup_runs"], kw["warmup_secs"], kw["max_secs"],
+                        kw["profile_runs"], kw["processes"], kw["block_runs"], kw["target_ci"],
+                        statistic or kw["statistic"]).validate()
+    return MeasureOptions(
+        target=target_options(kw, device), protocol=protocol, metric=metric,
+        settings=Settings(threads=kw["threads"], xnnpack=not kw["no_xnnpack"], ort_opt_level=kw["ort_opt_level"],
+                          **settings))
+
+
+def open_target(options):
+    """The target of a command's TargetOptions, closed however the command ends (a phone's work
+    directory is removed)."""
+    from .targets import open_target as opened
+
+    target = opened(options)
     click.get_current_context().call_on_close(target.close)
     return target
 
@@ -87,15 +126,3 @@ def target_inputs(device: str | None, kw: dict) -> dict:
 
     return {"the device profile": device and find_yaml(device_dirs(), device),
             "--benchmark-binary": kw.get("benchmark_binary")}
-
-
-def protocol(kw: dict):
-    from .measure.protocol import MAX_SECS, Protocol
-
-    if not 1 <= kw["threads"] <= MAX_THREADS:
-        raise UserError(f"--threads must be in 1..{MAX_THREADS}")
-    cooldown = kw.get("cooldown_secs")
-    if cooldown is not None and not 0 <= cooldown <= MAX_SECS:   # false for nan, which would wait forever
-        raise UserError(f"--cooldown-secs must be in 0..{MAX_SECS:g}")
-    return Protocol(kw["runs"], kw["min_secs"], kw["warmup_runs"], kw["warmup_secs"], kw["max_secs"],
-                    kw["profile_runs"], kw["processes"], kw["block_runs"], kw["target_ci"], kw["statistic"]).validate()

@@ -5,22 +5,23 @@ Data flows one way: variant -> artifact -> measure_cells -> store -> report.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 from .zoo.arch import Network, resolve
 from .export.artifacts import foreign_artifact, get_artifact, model_input_shape, sha256_file, tool_versions
 from .zoo.cost import summary
-from .core.errors import DeviceLost, UserError
+from .core.errors import UserError
 from .measure import blockstats
-from .measure.adaptive import Interrupted, Snapshot, measure_jobs
+from .measure.adaptive import Interrupted, Snapshot
 from .measure.protocol import Protocol, statistics, summary_statistics
 from .core.registry import check_precision, check_runtime, format_of, native_runtime, worker_group
 from .core.results import LATENCY_KEYS, Job, LayerTime, Latency, OpRow, RawMeasurement, Result, headline
 from .runtimes.grouping import choose_grouping, op_rows
 from .zoo.spec import parse_variant
 from .store import Store, StoreError, StoredArtifact, measurement_key
+from .targets.base import GroupWork, Target, TargetOptions
 
 METRICS = ("time", "instructions")
 MAX_GROUP = 12                 # cells per group: more make a round long and its pairs far apart
@@ -35,6 +36,16 @@ class Settings:
     per_layer: bool = True
     group_depth: int | None = None  # rows per module at this depth, not per layer (runtimes.grouping)
     per_op: bool = False            # one row per op
+
+
+@dataclass(frozen=True)
+class MeasureOptions:
+    """What a measuring command was told: where, by which protocol and runtime settings, by which
+    metric. Built once from the command line (options.py), for every command that measures."""
+    target: TargetOptions = field(default_factory=TargetOptions)
+    protocol: Protocol = field(default_factory=Protocol)
+    settings: Settings = field(default_factory=Settings)
+    metric: str = "time"
 
 
 @dataclass(frozen=True)
@@ -115,23 +126,25 @@ def label(subject: Subject) -> str:
     return f"{subject.name} ({subject.format})"
 
 
-def measure_cells(subjects: list[Subject], target, protocol: Protocol, settings: Settings,
-                  on_progress: Callable[[Snapshot], None] | None = None) -> list[RawMeasurement]:
-    """The subjects (one runtime) measured together, in interleaved rounds until their intervals
-    are tight: what every command that measures latency calls. One RawMeasurement per subject."""
-    jobs = [job_of(s, protocol, settings, target.core) for s in subjects]
-    return measure_jobs(jobs, target, protocol, labels=[label(s) for s in subjects], on_progress=on_progress)
+def group_work(subjects: list[Subject], target: Target, protocol: Protocol, settings: Settings,
+               metric: str = "time") -> GroupWork:
+    """The subjects (one runtime) as one group: measured together, in interleaved rounds until
+    their intervals are tight (or their instructions counted)."""
+    return GroupWork([job_of(s, protocol, settings, target.core) for s in subjects], protocol,
+                     [label(s) for s in subjects], metric)
 
 
-def count_cells(subjects: list[Subject], target, settings: Settings) -> list[RawMeasurement]:
-    """--metric instructions: the instructions retired inside each subject's invoke."""
-    if not hasattr(target, "count_instructions"):
-        raise UserError(f"--metric instructions counts on the local device only, not {target.name}")
-    return target.count_instructions([job_of(s, Protocol(), replace(settings, per_layer=False), target.core)
-                                      for s in subjects])
+def measure_cells(subjects: list[Subject], target: Target, protocol: Protocol, settings: Settings, *,
+                  metric: str = "time", on_progress: Callable[[Snapshot], None] | None = None
+                  ) -> list[RawMeasurement]:
+    """One group of subjects measured: what every command that measures calls for one group.
+    One RawMeasurement per subject; --metric instructions: the instructions retired in each invoke."""
+    if metric == "instructions":
+        settings = replace(settings, per_layer=False)
+    return target.measure_group(group_work(subjects, target, protocol, settings, metric), on_progress)
 
 
-def measure(subject: Subject, target, protocol: Protocol, settings: Settings) -> Result:
+def measure(subject: Subject, target: Target, protocol: Protocol, settings: Settings) -> Result:
     """One subject on its own (`profile`)."""
     s = settings_of(subject, settings, protocol, target.core)
     try:
@@ -278,14 +291,14 @@ def _chunks(items: list[_Item], budget: int | None) -> list[list[_Item]]:
     return chunks
 
 
-def run_grid(cells: list[Cell], target, protocol: Protocol, settings: Settings, store: Store, *,
+def run_grid(cells: list[Cell], target: Target, protocol: Protocol, settings: Settings, store: Store, *,
              resume: bool, on_event: Callable[[str, Cell, Result | None], None] = lambda *a: None,
              on_progress: Callable[[Snapshot], None] | None = None, metric: str = "time",
              rebuild: bool = False) -> list[Result]:
     """Measures every cell, the cells of runtimes sharing a worker together; returns the results (stored ones for
-    cells --resume skips). A group that fails is measured again cell by cell, so only the failing
-    cell is recorded as an error; Ctrl-C or a lost phone stores what the finished processes (phone:
-    rounds) measured, then stops."""
+    cells --resume skips), each stored the moment its group finishes. A group that fails is measured
+    again cell by cell, so only the failing cell is recorded as an error; Ctrl-C or a lost phone
+    stores what the finished processes (phone: rounds) measured, then stops."""
     run_id = store.start_run({**tool_versions(), "device": target.describe()})
     results: dict[Cell, Result] = {}
 
@@ -300,33 +313,42 @@ def run_grid(cells: list[Cell], target, protocol: Protocol, settings: Settings, 
                 raise NotStored(e, [results[c] for c in cells if c in results]) from None
             on_event("error" if not results[it.cell].ok else "done", it.cell, results[it.cell])
 
-    def measure_group(items: list[_Item]) -> None:
-        subjects = [it.subject for it in items]
-        for it in items:
-            on_event("measure", it.cell, None)
-        try:
-            raws = (count_cells(subjects, target, settings) if metric == "instructions"
-                    else measure_cells(subjects, target, protocol, settings, on_progress))
-        except Interrupted as e:
-            keep(items, results_of(e.raws, subjects, device=target.name, core=target.core,
-                                   settings=[it.settings for it in items]))
-            raise e.cause from None
-        except DeviceLost:
-            raise  # every later cell would fail too; what is stored stays, --resume continues
-        except UserError as e:
-            if len(items) > 1:
-                for it in items:
-                    measure_group([it])
-                return
-            it = items[0]
-            keep(items, [Result(variant=it.cell.variant, runtime=it.cell.runtime, format=it.cell.format,
-                                device=target.name, threads=settings.threads, core=target.core, settings=it.settings,
-                                artifact_sha256=it.subject.sha256, status="error", error=str(e))])
-            return
-        keep(items, results_of(raws, subjects, device=target.name, core=target.core,
-                               settings=[it.settings for it in items]))
+    def measured(items: list[_Item], raws: list[RawMeasurement]) -> list[Result]:
+        return results_of(raws, [it.subject for it in items], device=target.name, core=target.core,
+                          settings=[it.settings for it in items])
 
-    budget = target.memory_budget() if hasattr(target, "memory_budget") else None
+    def failed(it: _Item, error: UserError) -> Result:
+        return Result(variant=it.cell.variant, runtime=it.cell.runtime, format=it.cell.format, device=target.name,
+                      threads=settings.threads, core=target.core, settings=it.settings,
+                      artifact_sha256=it.subject.sha256, status="error", error=str(error))
+
+    def measure_chunks(chunks: list[list[_Item]]) -> None:
+        work = [group_work([it.subject for it in c], target, protocol,
+                           replace(settings, per_layer=False) if metric == "instructions" else settings, metric)
+                for c in chunks]
+        again: list[list[_Item]] = []
+
+        def started(i: int) -> None:
+            for it in chunks[i]:
+                on_event("measure", it.cell, None)
+
+        try:
+            for i, outcome in target.measure_groups(work, on_progress, started):
+                if not isinstance(outcome, UserError):
+                    keep(chunks[i], measured(chunks[i], outcome))
+                elif len(chunks[i]) > 1:
+                    again.extend([it] for it in chunks[i])
+                else:
+                    keep(chunks[i], [failed(chunks[i][0], outcome)])
+        except Interrupted as e:
+            if e.group is not None:
+                keep(chunks[e.group], measured(chunks[e.group], e.raws))
+            raise e.cause from None
+        if again:
+            measure_chunks(again)
+
+    budget = target.memory_budget()
+    chunks: list[list[_Item]] = []
     for group in dict.fromkeys(worker_group(c.runtime) for c in cells):
         todo = []
         for cell in (c for c in cells if worker_group(c.runtime) == group):
@@ -339,6 +361,6 @@ def run_grid(cells: list[Cell], target, protocol: Protocol, settings: Settings, 
                 on_event("skipped", cell, results[cell])
             else:
                 todo.append(_Item(cell, subject, s, key))
-        for chunk in _chunks(todo, budget):
-            measure_group(chunk)
+        chunks += _chunks(todo, budget)
+    measure_chunks(chunks)
     return [results[c] for c in cells]

@@ -29,10 +29,11 @@ def job(path, *, variant: str = VARIANT, per_layer: bool = True):
 
 def open_on(phone, *, binary: Path = FAKE_BENCHMARK, **options):
     """An AdbTarget (profile pixel3) on the double `phone`; the caller closes it."""
-    from mbv3bench.targets import open_target
-    from mbv3bench.targets.profiles import load_device
+    from mbv3bench.targets import TargetOptions, open_target
+    from mbv3bench.targets.base import PhoneOptions
 
-    return open_target(load_device("pixel3"), serial=phone.address, benchmark_binary=str(binary), **options)
+    return open_target(TargetOptions("pixel3", phone=PhoneOptions(serial=phone.address, benchmark_binary=str(binary),
+                                                                  **options)))
 
 
 def measure_on(phone, artifact_path, *, per_layer: bool = True, **options) -> dict:

@@ -12,8 +12,8 @@ pytestmark = pytest.mark.usefixtures("no_leaked_threads", "adb_key")
 
 
 def test_add_writes_a_profile_that_runs(cli, tmp_path, monkeypatch):
-    from mbv3bench.targets import open_target
-    from mbv3bench.targets.profiles import load_device
+    from mbv3bench.targets import TargetOptions, open_target
+    from mbv3bench.targets.base import PhoneOptions
 
     mine = tmp_path / "my-devices"
     with AdbDeviceDouble(model="Pixel 5", soc="sm7250", max_freqs_khz=(1804800,) * 6 + (2400000, 2400000)) as phone:
@@ -38,7 +38,7 @@ def test_add_writes_a_profile_that_runs(cli, tmp_path, monkeypatch):
 
         # the user's folder is searched first; the profile's serial stands in for --serial
         monkeypatch.setenv("MBV3BENCH_DEVICES_DIR", str(mine))
-        target = open_target(load_device("pixel5"), benchmark_binary=str(FAKE_BENCHMARK))
+        target = open_target(TargetOptions("pixel5", phone=PhoneOptions(benchmark_binary=str(FAKE_BENCHMARK))))
         try:
             assert (target.where, target.core, target.warnings) == (phone.address, 6, [])
         finally:

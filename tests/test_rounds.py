@@ -11,6 +11,8 @@ from mbv3bench.core.results import Job, RawMeasurement
 from mbv3bench.measure.adaptive import Interrupted, measure_jobs
 from mbv3bench.measure.protocol import Protocol
 from mbv3bench.measure.rounds import order_of, orders, run_rounds
+from mbv3bench.targets.android.target import AdbTarget
+from mbv3bench.targets.local import LocalTarget
 
 
 def _job(name: str) -> Job:
@@ -38,9 +40,10 @@ def test_run_rounds_times_one_block_of_every_cell_per_round():
     assert calls == expected
 
 
-class FakeLocal:
-    """A target that runs 'processes' of rounds: each block's samples come from `level(process, cell)`."""
-    name, kind, core = "fake", "local", 0
+class FakeLocal(LocalTarget):
+    """The local target whose 'processes' of rounds are fake: each block's samples come from
+    `level(process, cell)`."""
+    name, core = "fake", 0
 
     def __init__(self, level, rounds=20, fail_at=None):
         self.level, self.rounds, self.fail_at, self.processes = level, rounds, fail_at, 0
@@ -48,7 +51,7 @@ class FakeLocal:
     def state(self):
         return {"loadavg_1m": 0.0}
 
-    def run_process(self, jobs, *, mode, on_line, seed=0, max_secs=0):
+    def _run_process(self, jobs, *, mode, on_line, seed=0, max_secs=0):
         if mode == "profile":
             return
         if self.fail_at == self.processes:
@@ -101,12 +104,15 @@ def test_interruption_keeps_the_finished_processes(cause):
         _measure(first)
 
 
-class FakePhone:
-    """A target that only measures one job at a time (benchmark_model semantics: a summary)."""
-    name, kind, core = "phone", "android", 4
+class FakePhone(AdbTarget):
+    """The phone target whose benchmark_model runs are fake (a summary each)."""
+    name, core = "phone", 4
 
     def __init__(self):
         self.calls = []
+
+    def state(self):
+        return {}
 
     def measure(self, job):
         self.calls.append((job.variant, job.per_layer, job.protocol.get("runs")))

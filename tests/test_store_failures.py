@@ -162,16 +162,18 @@ def test_a_bad_busy_timeout_is_one_line(cli, tmp_path, monkeypatch, value):
 def fake_measuring(artifact, monkeypatch):
     """Cells "measured" at once, with `during` run while measuring (where a disk fills or a lock is
     taken): the store's side of a run without minutes of timing."""
-    import mbv3bench.runner as runner
+    from mbv3bench.targets.local import LocalTarget
 
     during = []
 
-    def measure_cells(subjects, target, protocol, settings, on_progress=None):
-        for act in during:
-            act()
-        return [RawMeasurement(samples_ms=[1.0 + 0.01 * i for i in range(20)]) for _ in subjects]
+    def measure_groups(self, groups, on_progress=None, on_start=lambda i: None):
+        for i, group in enumerate(groups):
+            on_start(i)
+            for act in during:
+                act()
+            yield i, [RawMeasurement(samples_ms=[1.0 + 0.01 * i for i in range(20)]) for _ in group.jobs]
 
-    monkeypatch.setattr(runner, "measure_cells", measure_cells)
+    monkeypatch.setattr(LocalTarget, "measure_groups", measure_groups)
     return during
 
 

@@ -32,18 +32,16 @@ def _paired(b: Result) -> Ratio | None:
                  f"from {units}, paired")
 
 
-def _measure(a: str, b: str, runtime: str, metric: str, statistic: str, target, store) -> tuple[Result, Result]:
+def _measure(a: str, b: str, runtime: str, options, target, store) -> tuple[Result, Result]:
     from ..export.artifacts import tool_versions
     from ..measure.adaptive import Interrupted
-    from ..measure.protocol import Protocol
-    from ..runner import Settings, count_cells, measure_cells, results_of, settings_of
+    from ..runner import measure_cells, results_of, settings_of
     from ..store import measurement_key
 
     subjects = [_subject(m, runtime) for m in (a, b)]
-    protocol, settings = Protocol(statistic=statistic).validate(), Settings()
+    protocol, settings, metric = options.protocol, options.settings, options.metric
     try:
-        raws = (count_cells(subjects, target, settings) if metric == "instructions"
-                else measure_cells(subjects, target, protocol, settings))
+        raws = measure_cells(subjects, target, protocol, settings, metric=metric)
     except Interrupted as e:
         raise e.cause from None
     kept = [settings_of(s, settings, protocol, target.core, metric) for s in subjects]
@@ -55,20 +53,21 @@ def _measure(a: str, b: str, runtime: str, metric: str, statistic: str, target, 
     return results[0], results[1]
 
 
-def compare_ab(a: str, b: str, *, runtimes: list[str], metric: str, threshold: float, device: str,
-               db: str, statistic: str) -> tuple[list[Comparison], dict]:
+def compare_ab(a: str, b: str, *, runtimes: list[str], threshold: float, db: str, options
+               ) -> tuple[list[Comparison], dict]:
+    """A and B measured now by `options` (runner.MeasureOptions), one comparison per runtime."""
     from ..store import Store
     from ..targets import open_target
-    from ..targets.profiles import load_device
 
     for r in runtimes:
         check_runtime(r)
-    target = open_target(load_device(device))
+    metric = options.metric
+    target = open_target(options.target)
     comparisons = []
     try:
         with Store(db) as store:
             for runtime in runtimes:
-                ra, rb = _measure(a, b, runtime, metric, statistic, target, store)
+                ra, rb = _measure(a, b, runtime, options, target, store)
                 if metric == "instructions":
                     ia, ib = (ra.instructions or {}).get("per_invoke"), (rb.instructions or {}).get("per_invoke")
                     if not ia or not ib:

@@ -13,7 +13,7 @@ import click
 
 from ..core.errors import UserError, one_line
 from ..core.registry import PROTOCOL
-from ..options import statistic_option
+from ..options import measure_options, measuring_options, statistic_option, target_inputs
 
 METRICS = ("time", "instructions")
 DEFAULT_THRESHOLD = {"time": 2.0, "instructions": 1.0}   # time: 2x the A-vs-A spread seen here (benchmarks/false_alarms.py)
@@ -74,8 +74,9 @@ def _never_a_regression(command):
 @statistic_option(None, f"Time by this statistic of the block medians: --ab measures by it (default "
                         f"{PROTOCOL.statistic}); saved files are read by it, each result from its blocks "
                         "(default: as each cell of BASELINE was recorded).")
+@measuring_options(statistic=False)
 @_never_a_regression
-def compare(files, ab, runtimes, metric, threshold, reference, fmt, summary, device, db, statistic):
+def compare(files, ab, runtimes, metric, threshold, reference, fmt, summary, device, db, statistic, **kw):
     """Is B slower than A? `compare BASELINE CURRENT` (two saved results: run --json files or baselines)
     or `compare --ab A B` (both measured now, interleaved on one core: the strongest test on a noisy
     runner). Verdicts: regression (slower by more than --threshold AND significant), improvement,
@@ -88,6 +89,8 @@ def compare(files, ab, runtimes, metric, threshold, reference, fmt, summary, dev
 
     models = {f"--ab {name}": m for name, m in zip("AB", ab or ()) if Path(m).exists()}
     if ab:
+        options = measure_options(kw, device, statistic=statistic or PROTOCOL.statistic, metric=metric)
+        models.update(target_inputs(device, kw))
         check_not_input("--db", db, models)
     if summary:   # before anything is read or measured: a verdict is never lost to a bad path
         check_output("--summary", summary, inputs={**dict(zip(("BASELINE", "CURRENT"), files)), **models,
@@ -95,9 +98,8 @@ def compare(files, ab, runtimes, metric, threshold, reference, fmt, summary, dev
     if ab:
         from .ab import compare_ab
 
-        comparisons, header = compare_ab(ab[0], ab[1], runtimes=list(runtimes) or ["litert"], metric=metric,
-                                         threshold=threshold, device=device, db=db,
-                                         statistic=statistic or PROTOCOL.statistic)
+        comparisons, header = compare_ab(ab[0], ab[1], runtimes=list(runtimes) or ["litert"], threshold=threshold,
+                                         db=db, options=options)
         return _emit(comparisons, [], header, fmt, summary)
     if len(files) != 2:
         raise UserError(f"compare takes two saved results files (BASELINE CURRENT) or --ab A B; got {len(files)} file(s)")
@@ -150,7 +152,7 @@ def _from_store(db, device, runtime, models):
     runs recorded (the device as described now only where a run recorded none)."""
     from ..core.registry import check_runtime
     from ..store import Store
-    from ..targets import open_target
+    from ..targets import TargetOptions, open_target
     from ..targets.profiles import load_device
     from ..zoo.spec import parse_variant, split_variant_list
     from .baseline import merged_versions
@@ -166,7 +168,8 @@ def _from_store(db, device, runtime, models):
     recorded = [runs.get(r.id, {}) for r in results]
     described = next((v["device"] for v in reversed(recorded) if isinstance(v.get("device"), dict)), None)
     if described is None:
-        described = open_target(profile).describe() if profile["kind"] == "local" else {"name": device, **profile}
+        described = (open_target(TargetOptions(device)).describe() if profile["kind"] == "local"
+                     else {"name": device, **profile})
     return results, described, f"store {db}", merged_versions(recorded)
 
 

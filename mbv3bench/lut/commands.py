@@ -2,7 +2,6 @@
 those are on the user's own device (see README, NAS lookup tables)."""
 from __future__ import annotations
 
-import functools
 import os
 import sys
 from dataclasses import replace
@@ -12,7 +11,7 @@ import click
 
 from ..core.errors import UserError
 from ..core.registry import PRECISIONS, PROTOCOL, RUNTIMES
-from ..options import open_target, phone_options, protocol, protocol_options, target_inputs
+from ..options import PHONE_OPTIONS, measure_options, measuring_options, open_target, target_inputs, target_options
 
 ROUNDS = 3   # end-to-end measurements of a network, the fastest kept (measuring.py says why)
 # ~100 blocks of well under a millisecond each: a shorter protocol than a network's, so a table
@@ -124,8 +123,7 @@ def sample_command(space, count, seed, res):
                    "attempt.")
 @EXPORT_JOBS
 @DB
-@functools.partial(protocol_options, defaults=LUT_PROTOCOL)
-@phone_options
+@measuring_options(defaults=LUT_PROTOCOL)
 def build_command(space, resolutions, runtime, precision, device, output, resume, fit_n, fit_seed, fit_kind,
                   retries, export_jobs, db, **kw):
     """Measure every distinct block of SPACE at the resolutions (each exported as its own model),
@@ -135,7 +133,7 @@ def build_command(space, resolutions, runtime, precision, device, output, resume
     from ..core.output import check_folder, check_not_input, check_output
     from ..core.registry import device_runtimes
     from ..export.artifacts import artifact_dir
-    from ..runner import NotStored, Settings
+    from ..runner import NotStored
     from ..store import Store
     from ..targets.profiles import load_device
     from ..zoo.spec import spec_path
@@ -152,11 +150,11 @@ def build_command(space, resolutions, runtime, precision, device, output, resume
     stages = sum(1 for key, *_ in blocks if key[2] is not None)
     click.echo(f"{space} at res {', '.join(map(str, res))}: {len(blocks)} distinct blocks "
                f"({stages} of the stages, {len(blocks) - stages} fixed layers)", err=True)
-    settings = Settings(threads=kw["threads"], xnnpack=not kw["no_xnnpack"], ort_opt_level=kw["ort_opt_level"],
-                        per_layer=False)   # a block is one layer: its per-layer profile says nothing more
+    # a block is one layer: its per-layer profile says nothing more
+    options = measure_options(kw, device, per_layer=False)
     started = time.time()
     with Store(db) as store:
-        how = Measuring(open_target(device, kw), runtime, precision, protocol(kw), settings)
+        how = Measuring(open_target(options.target), runtime, precision, options.protocol, options.settings)
         progress, on_event, on_exported = _progress("blocks", len(blocks), exports=len(blocks))
         try:
             with progress:
@@ -198,9 +196,8 @@ def _fit(doc, n, seed, kind, how, store, *, resume, rounds, export_jobs) -> dict
 
 def _lut_target(doc: dict, device: str | None, kw: dict):
     """The table's device again (its core, unless --core says otherwise)."""
-    core = kw["core"] if kw["core"] is not None else (doc["device"].get("core") if doc["device"].get("kind") == "local"
-                                                      else None)
-    return open_target(device or doc["device"]["name"], {**kw, "core": core})
+    core = doc["device"].get("core") if doc["device"].get("kind") == "local" else None
+    return open_target(target_options(kw, device or doc["device"]["name"], core))
 
 
 def _measuring_options(f):
@@ -213,9 +210,10 @@ def _measuring_options(f):
                      help="Measure every network this many times, at different times in fresh processes, and "
                           "keep the fastest (a network's speed can flip between processes here)."),
         EXPORT_JOBS,
+        *PHONE_OPTIONS,
     ]):
         f = opt(f)
-    return phone_options(f)
+    return f
 
 
 @lut.command("fit")

@@ -7,8 +7,9 @@ finished. Then one more process profiles each cell, so the profiler never touche
 measuring: the processes that finished make the result (stopped_by "interrupted" or
 "device lost"); an unfinished one is dropped.
 
-Any target works: one that runs pinned processes of rounds (`run_process`, the local device), or
-one that measures a job at a time (`measure`, a phone): there a "process" is one round of short
+Any single device works (targets/base.py: DeviceTarget): it measures one unit at a time
+(`time_unit`) and hands each round to the group (RoundSink). On this machine a unit is a fresh pinned
+process of rounds, each round a block of invokes of every cell; on a phone it is one round of short
 benchmark_model runs, one per cell in alternating order, each a process of its own on the phone,
 so heat and drift reach every cell alike.
 """
@@ -17,15 +18,14 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from dataclasses import dataclass, replace
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Protocol as Interface
 
 from ..core.errors import DeviceLost, UserError
 from ..core.results import Job, OpRow, RawMeasurement
 from . import blockstats
 from .blockstats import Estimate
 from .protocol import Protocol
-from .rounds import order_of
 
 MAX_PROCESSES = 200
 PROGRESS_S = 0.5      # the display is refreshed at most this often while a process streams rounds
@@ -33,11 +33,12 @@ PROGRESS_S = 0.5      # the display is refreshed at most this often while a proc
 
 class Interrupted(Exception):
     """Ctrl-C or a lost device during a group (`cause`), with what the finished processes
-    measured (`raws`) for the caller to keep before it raises the cause."""
+    measured (`raws`) for the caller to keep before it raises the cause; `group`: which of the
+    groups a target was given (targets/base.py: measure_groups)."""
 
-    def __init__(self, raws: list[RawMeasurement], cause: BaseException):
+    def __init__(self, raws: list[RawMeasurement], cause: BaseException, group: int | None = None):
         super().__init__(str(cause))
-        self.raws, self.cause = raws, cause
+        self.raws, self.cause, self.group = raws, cause, group
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,22 @@ class Snapshot:
     statistic: str = "median"
 
 
+class RoundSink(Interface):
+    """What a target hands the rounds of a unit to (targets/base.py: DeviceTarget.time_unit)."""
+
+    def take_round(self, samples: list[list[float]]) -> None:
+        """One round of invokes: per cell, its block's samples in ms."""
+
+    def take_run(self, i: int, summary: dict, state: dict) -> None:
+        """Cell i's block known by its summary only (a benchmark_model run), with the device's state."""
+
+    def take_cpu_share(self, share: float) -> None:
+        """The share of the core the unit's process got."""
+
+
 class _Group:
-    """Per cell, per process: blocks (medians) and samples; what the stopping rule reads."""
+    """Per cell, per process: blocks (medians) and samples; what the stopping rule reads. The
+    RoundSink of a unit's rounds."""
 
     def __init__(self, jobs: list[Job], protocol: Protocol, labels: list[str], on_progress):
         self.jobs, self.protocol, self.labels, self.on_progress = jobs, protocol, labels, on_progress
@@ -63,6 +78,7 @@ class _Group:
         self.samples: list[list[list[float]]] = [[] for _ in jobs]
         self.summaries: list[list[dict]] = [[] for _ in jobs]
         self.states: list[dict] = []
+        self.block_runs: int | None = None  # invokes per block, where blocks came as rounds of invokes
         self.cpu_shares: list[float] = []   # per finished local process
         self.finished = 0                 # processes whose every round arrived
         self.walls: list[float] = []
@@ -83,16 +99,24 @@ class _Group:
                 del p[self.finished:]
         del self.cpu_shares[self.finished:]
 
-    def take_round(self, line: dict) -> None:
-        if "cpu_share" in line:
-            self.cpu_shares.append(line["cpu_share"])
-        if "round" not in line:
-            return
-        for i, s in enumerate(line["samples"]):
+    def take_cpu_share(self, share: float) -> None:
+        self.cpu_shares.append(share)
+
+    def take_round(self, samples: list[list[float]]) -> None:
+        self.block_runs = self.protocol.block_runs
+        for i, s in enumerate(samples):
             self.samples[i][-1].extend(s)
             self.blocks[i][-1].append(statistics.median(s))
         if time.monotonic() - self._shown >= PROGRESS_S:
             self.show("timing")
+
+    def take_run(self, i: int, summary: dict, state: dict) -> None:
+        value = summary.get("median") if summary.get("median") is not None else summary.get("mean")
+        if value is None:
+            raise UserError(f"{self.jobs[i].variant}: benchmark_model printed neither a median nor a mean")
+        self.blocks[i][-1].append(value)
+        self.summaries[i].append(summary)
+        self.states.append(state)
 
     def estimates(self) -> tuple[list[Estimate | None], list[tuple[int, int, Estimate | None]]]:
         stat = self.protocol.statistic
@@ -146,44 +170,15 @@ class _Group:
                                       self.protocol.statistic))
 
 
-def _local_process(target, group: _Group) -> None:
+def _unit(target, group: _Group) -> None:
     started = time.monotonic()
-    target.run_process(group.jobs, mode="time", seed=group.finished, max_secs=group.budget(),
-                       on_line=group.take_round)
-    group.walls.append(time.monotonic() - started)
-
-
-def _phone_round(target, group: _Group) -> None:
-    """One benchmark_model run per cell, in this round's order: each is one block."""
-    started = time.monotonic()
-    for i in order_of(len(group.jobs), group.finished):
-        raw = target.measure(replace(group.jobs[i], per_layer=False))
-        s = raw.summary or {}
-        value = s.get("median") if s.get("median") is not None else s.get("mean")
-        if value is None:
-            raise UserError(f"{group.jobs[i].variant}: benchmark_model printed neither a median nor a mean")
-        group.blocks[i][-1].append(value)
-        group.summaries[i].append(s)
-        group.states.append(raw.device_state)
+    target.time_unit(group.jobs, seed=group.finished, max_secs=group.budget(), sink=group)
     group.walls.append(time.monotonic() - started)
 
 
 def _profiles(target, jobs: list[Job]) -> dict[int, tuple[list[OpRow], float | None]]:
     wanted = [i for i, j in enumerate(jobs) if j.per_layer and j.protocol.get("profile_runs")]
-    if not wanted:
-        return {}
-    if hasattr(target, "run_process"):
-        found: dict[int, tuple[list[OpRow], float | None]] = {}
-
-        def take(line: dict) -> None:
-            found[wanted[line["profile"]]] = ([OpRow.from_row(o) for o in line["ops"]], line["profiled_run_ms"])
-
-        target.run_process([jobs[i] for i in wanted], mode="profile", on_line=take)
-        return found
-    # a phone: benchmark_model times a token run before its profiled one; that time is not kept
-    token = {"runs": 1, "min_secs": 0, "warmup_runs": 0, "warmup_secs": 0}
-    raws = {i: target.measure(replace(jobs[i], protocol={**jobs[i].protocol, **token})) for i in wanted}
-    return {i: (r.ops, r.profiled_run_ms) for i, r in raws.items()}
+    return dict(zip(wanted, target.profile([jobs[i] for i in wanted]))) if wanted else {}
 
 
 def _device_state(target, group: _Group, before: dict | None) -> dict:
@@ -201,13 +196,12 @@ def measure_jobs(jobs: list[Job], target, protocol: Protocol, *, labels: list[st
     lost device raises Interrupted with what the finished processes measured (none finished: the
     KeyboardInterrupt or DeviceLost itself)."""
     group = _Group(jobs, protocol, labels, on_progress)
-    local = hasattr(target, "run_process")
-    before = target.state() if local else None
+    before = target.state()
     stopped_by, profiles, cause = None, {}, None
     try:
         while (stopped_by := group.stop_reason()) is None:
             group.open_process()
-            (_local_process if local else _phone_round)(target, group)
+            _unit(target, group)
             group.finished += 1
             group.show("timing")
         group.show("profiling")
@@ -218,14 +212,14 @@ def measure_jobs(jobs: list[Job], target, protocol: Protocol, *, labels: list[st
         group.drop_unfinished()
         stopped_by = stopped_by or ("interrupted" if isinstance(e, KeyboardInterrupt) else "device lost")
         cause = e
-    raws = _raws(jobs, target, protocol, group, before, stopped_by, profiles, local)
+    raws = _raws(jobs, target, protocol, group, before, stopped_by, profiles)
     if cause is not None:
         raise Interrupted(raws, cause)
     return raws
 
 
-def _raws(jobs, target, protocol: Protocol, group: _Group, before, stopped_by: str, profiles,
-          local: bool) -> list[RawMeasurement]:
+def _raws(jobs, target, protocol: Protocol, group: _Group, before, stopped_by: str, profiles
+          ) -> list[RawMeasurement]:
     state = _device_state(target, group, before)
     # what each block is: a phone run's median, or its mean where benchmark_model printed no median
     block_value = "median" if all(s.get("median") is not None for per in group.summaries for s in per) else "mean"
@@ -238,8 +232,8 @@ def _raws(jobs, target, protocol: Protocol, group: _Group, before, stopped_by: s
             process_medians_ms=[statistics.median(b) for b in blocks if b],
             summary=blockstats.pooled_summary(group.summaries[i]) if group.summaries[i] else None,
             ops=ops, profiled_run_ms=profiled_ms, device_state=state, blocks_ms=blocks,
-            rounds={"block_runs": protocol.block_runs if local else None, "processes": group.finished,
+            rounds={"block_runs": group.block_runs, "processes": group.finished,
                     "rounds": sum(len(b) for b in blocks), "stopped_by": stopped_by,
                     "elapsed_s": round(group.elapsed(), 2), "target_ci_pct": protocol.target_ci,
-                    "block_value": block_value, **({"cpu_share": group.cpu_shares} if local else {})}))
+                    "block_value": block_value, **({"cpu_share": group.cpu_shares} if group.cpu_shares else {})}))
     return raws

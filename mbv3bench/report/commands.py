@@ -10,7 +10,7 @@ import click
 from ..core.errors import UserError
 from ..core.output import check_folder, check_not_input, check_output, write_atomic
 from ..core.registry import PROTOCOL, check_runtime
-from ..options import statistic_option
+from ..options import measure_options, measuring_options, statistic_option
 
 TABLE_NUMBERS = ("3", "4", "5", "6", "7")
 FIGURE_FILES = {"1": "figure1", "2": "figure2", "7": "figure7", "8": "figure8", "9": "figure9",
@@ -47,9 +47,10 @@ def _session(db: str, accuracy_file: str | None, *, writes: bool = False):
 @click.option("--format", "fmt", type=click.Choice(("md", "csv", "tex", "json")), default="md", show_default=True)
 @click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False), help=DB_HELP)
 @click.option("--accuracy", "accuracy_file", type=click.Path(dir_okay=False), help=ACCURACY_HELP)
-@click.option("--measure", is_flag=True, help="First measure the rows the store lacks (device local only).")
+@click.option("--measure", is_flag=True, help="First measure the rows the store lacks (on each --device).")
 @STATISTIC
-def table(number, devices, runtime, fmt, db, accuracy_file, measure, statistic):
+@measuring_options(statistic=False)
+def table(number, devices, runtime, fmt, db, accuracy_file, measure, statistic, **kw):
     """The paper's Table 3, 4, 5, 6 or 7 with measured latency beside the published numbers."""
     from .measured import measure_missing
     from .tables import TABLES, build, render
@@ -58,7 +59,8 @@ def table(number, devices, runtime, fmt, db, accuracy_file, measure, statistic):
     with _session(db, accuracy_file, writes=measure) as (store, accuracy, paper):
         if measure:
             for d in devices:
-                measure_missing(store, d, runtime, TABLES[int(number)].needs(runtime), _echo_err, statistic)
+                measure_missing(store, measure_options(kw, d, statistic=statistic), runtime,
+                                TABLES[int(number)].needs(runtime), _echo_err)
         doc = build(int(number), store, list(devices), runtime, accuracy, paper, statistic)
     click.echo(render(doc, fmt), nl=False)
 
@@ -67,10 +69,9 @@ def _local_core(device: str) -> int | None:
     """The core a local calibration pins to (the local profile's); None for a phone."""
     if device != "local":
         return None
-    from ..targets import open_target
-    from ..targets.profiles import load_device
+    from ..targets import TargetOptions, open_target
 
-    return open_target(load_device("local")).core
+    return open_target(TargetOptions("local")).core
 
 
 def _context(store, accuracy, paper, device, runtime, figure, recalibrate, statistic):
@@ -91,12 +92,13 @@ def _context(store, accuracy, paper, device, runtime, figure, recalibrate, stati
                                 "(default: every runtime measured).")
 @click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False), help=DB_HELP)
 @click.option("--accuracy", "accuracy_file", type=click.Path(dir_okay=False), help=ACCURACY_HELP)
-@click.option("--measure", is_flag=True, help="First measure what the figure lacks (device local only).")
+@click.option("--measure", is_flag=True, help="First measure what the figure lacks.")
 @click.option("--models", help="Comma-separated variants for layers and roofline "
                                "(default mobilenet_v3_large,mobilenet_v3_small).")
 @click.option("--recalibrate", is_flag=True, help="roofline: measure the core's peaks again.")
 @STATISTIC
-def plot(figure, output, device, runtime, db, accuracy_file, measure, models, recalibrate, statistic):
+@measuring_options(statistic=False)
+def plot(figure, output, device, runtime, db, accuracy_file, measure, models, recalibrate, statistic, **kw):
     """Draw one of the paper's figures (or per-layer bars, or a roofline) from the store."""
     from ..zoo.spec import split_variant_list
     from .measured import measure_missing
@@ -112,7 +114,8 @@ def plot(figure, output, device, runtime, db, accuracy_file, measure, models, re
     with _session(db, accuracy_file, writes=measure or figure == "roofline") as (store, accuracy, paper):
         if measure:
             for rt in runtimes:
-                measure_missing(store, device, rt, needs(figure, model_list), _echo_err, statistic)
+                measure_missing(store, measure_options(kw, device, statistic=statistic), rt, needs(figure, model_list),
+                                _echo_err)
         ctx = _context(store, accuracy, paper, device, runtimes[0], figure, recalibrate, statistic)
         path = draw(figure, out, ctx, model_list, runtimes if runtime else None)
     click.echo(f"wrote {path}")
@@ -129,9 +132,10 @@ def _report_files() -> list[str]:
 @click.option("-o", "--out-dir", default="reports/latest", show_default=True, type=click.Path(file_okay=False))
 @click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False), help=DB_HELP)
 @click.option("--accuracy", "accuracy_file", type=click.Path(dir_okay=False), help=ACCURACY_HELP)
-@click.option("--measure", is_flag=True, help="First measure what the tables and figures lack (device local only).")
+@click.option("--measure", is_flag=True, help="First measure what the tables and figures lack.")
 @STATISTIC
-def report(device, runtime, out_dir, db, accuracy_file, measure, statistic):
+@measuring_options(statistic=False)
+def report(device, runtime, out_dir, db, accuracy_file, measure, statistic, **kw):
     """Every table (md) and every figure that has data, with an index.md saying what is missing."""
     from ..core.registry import format_of
     from .measured import measure_missing
@@ -146,8 +150,8 @@ def report(device, runtime, out_dir, db, accuracy_file, measure, statistic):
     with _session(db, accuracy_file, writes=measure) as (store, accuracy, paper):
         if measure:   # what this runtime has a format for: a table it cannot fill is skipped below
             wanted = [c for t in TABLES.values() for c in t.needs(runtime)] + [c for f in FIGURE_FILES for c in needs(f)]
-            measure_missing(store, device, runtime, [c for c in wanted if format_of(runtime, c[1])], _echo_err,
-                            statistic)
+            measure_missing(store, measure_options(kw, device, statistic=statistic), runtime,
+                            [c for c in wanted if format_of(runtime, c[1])], _echo_err)
         for n in TABLES:
             try:
                 doc = build(n, store, [device], runtime, accuracy, paper, statistic)

@@ -81,31 +81,30 @@ def _span_text(values) -> str:
     return "/".join(sorted({str(v) for v in values}))
 
 
-def measure_missing(store, device: str, runtime: str, needs: list[tuple[str, str]], echo, statistic: str) -> int:
-    """Measures the (variant, precision) cells the store lacks, on the local device with the default
-    protocol headlined by `statistic`; returns how many were measured."""
-    if device != "local":
-        raise UserError(f"--measure measures on this machine only (device local), not {device}; "
-                        f"measure {device} with `mbv3bench run --device {device}`")
+def measure_missing(store, options, runtime: str, needs: list[tuple[str, str]], echo) -> int:
+    """Measures the (variant, precision) cells the store lacks on the options' device
+    (runner.MeasureOptions), headlined by their protocol's statistic; returns how many were measured."""
+    device, statistic = options.target.device, options.protocol.statistic
     have = Measured(store, device, runtime, statistic)
     todo = [(v, p) for v, p in needs if have.get(v, format_of(runtime, p)) is None]
     if not todo:
         return 0
-    from ..targets.profiles import load_device
-    from ..measure.protocol import Protocol
-    from ..runner import Settings, plan_grid, run_grid
+    from ..runner import plan_grid, run_grid
     from ..targets import open_target
 
     wanted = {(v, format_of(runtime, p)) for v, p in todo}
     cells = [c for c in plan_grid(sorted({v for v, _ in todo}), [runtime], sorted({p for _, p in todo}))
              if (c.variant, c.format) in wanted]
-    echo(f"measuring {len(cells)} missing cell(s) on local/{runtime}: "
+    echo(f"measuring {len(cells)} missing cell(s) on {device}/{runtime}: "
          + ", ".join(f"{c.variant} ({c.format})" for c in cells))
-    target = open_target(load_device("local"))
 
     def on_event(kind, cell, result):
         if kind in ("done", "error"):
             echo(f"  {kind}: {cell.variant} ({cell.format})" + (f": {result.error}" if kind == "error" else ""))
 
-    run_grid(cells, target, Protocol(statistic=statistic).validate(), Settings(), store, resume=True, on_event=on_event)
+    target = open_target(options.target)
+    try:
+        run_grid(cells, target, options.protocol, options.settings, store, resume=True, on_event=on_event)
+    finally:
+        target.close()
     return len(cells)

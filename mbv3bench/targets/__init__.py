@@ -1,10 +1,19 @@
-"""Where a model runs: the local pinned core, or (devices of kind android) a phone over ADB."""
+"""Where a model runs (targets/base.py): the local pinned core, a phone over ADB, or a farm of them."""
 from __future__ import annotations
 
+from .base import Target, TargetOptions
 
-def open_target(profile: dict, *, core: int | None = None, **options):
+
+def open_target(options: TargetOptions) -> Target:
+    """The target the options name: the one place that knows every kind."""
+    from .profiles import load_device
+
+    profile = load_device(options.device)
+    if options.farm is not None:
+        from .farm import FarmTarget
+        return FarmTarget(profile, options)
     if profile["kind"] == "local":
         from .local import LocalTarget
-        return LocalTarget(profile, core)
+        return LocalTarget(profile, options.core)
     from .android.target import AdbTarget
-    return AdbTarget(profile, core=core, **options)
+    return AdbTarget(profile, options.core, options.phone)

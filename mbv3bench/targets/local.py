@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Callable
 
 from ..core.errors import UserError
-from ..core.results import Job, RawMeasurement
+from ..core.results import Job, OpRow, RawMeasurement
+from ..measure.adaptive import RoundSink
 from ..measure.pinned import WORKER_TIMEOUT_S, run_pinned, stream_pinned
+from .base import DeviceTarget
 
 def _read(path: str) -> str | None:
     try:
@@ -45,7 +47,7 @@ def _core_mhz(core: int) -> float | None:
     return None
 
 
-class LocalTarget:
+class LocalTarget(DeviceTarget):
     kind = "local"
 
     def __init__(self, profile: dict, core: int | None = None):
@@ -92,8 +94,26 @@ class LocalTarget:
         finally:
             os.sched_setaffinity(0, mask)
 
-    def run_process(self, jobs: list[Job], *, mode: str, on_line: Callable[[dict], None], seed: int = 0,
-                    max_secs: float = WORKER_TIMEOUT_S) -> None:
+    def time_unit(self, jobs: list[Job], *, seed: int, max_secs: float, sink: RoundSink) -> None:
+        def take(line: dict) -> None:
+            if "cpu_share" in line:
+                sink.take_cpu_share(line["cpu_share"])
+            if "round" in line:
+                sink.take_round(line["samples"])
+
+        self._run_process(jobs, mode="time", seed=seed, max_secs=max_secs, on_line=take)
+
+    def profile(self, jobs: list[Job]) -> list[tuple[list[OpRow], float | None]]:
+        found: list[tuple[list[OpRow], float | None]] = [([], None)] * len(jobs)
+
+        def take(line: dict) -> None:
+            found[line["profile"]] = ([OpRow.from_row(o) for o in line["ops"]], line["profiled_run_ms"])
+
+        self._run_process(jobs, mode="profile", on_line=take)
+        return found
+
+    def _run_process(self, jobs: list[Job], *, mode: str, on_line: Callable[[dict], None], seed: int = 0,
+                     max_secs: float = WORKER_TIMEOUT_S) -> None:
         """One fresh pinned process over every job: timed rounds or (mode "profile") the profiled
         sessions; see measure/worker.py for the lines it streams."""
         request = {"jobs": [replace(j, core=self.core).to_json() for j in jobs], "mode": mode, "seed": seed,

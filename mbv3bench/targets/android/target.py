@@ -9,12 +9,16 @@ from __future__ import annotations
 import shlex
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from ...core.errors import DeviceLost, UserError
 from ...export.artifacts import sha256_file
-from ...core.results import Job, RawMeasurement
+from ...core.results import Job, OpRow, RawMeasurement
+from ...measure.adaptive import RoundSink
 from ...measure.pinned import MeasurementError
+from ...measure.rounds import order_of
+from ..base import DeviceTarget, PhoneOptions
 from . import binary as bm
 from . import clock
 from .benchmark_log import BenchmarkLogError, parse_benchmark_log
@@ -32,20 +36,18 @@ def _size(path: Path) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
 
 
-class AdbTarget:
+class AdbTarget(DeviceTarget):
     kind = "android"
 
-    def __init__(self, profile: dict, *, core: int | None = None, serial: str | None = None,
-                 benchmark_binary: str | None = None, cooldown_secs: float | None = None,
-                 transport: str = "auto"):
+    def __init__(self, profile: dict, core: int | None = None, phone: PhoneOptions = PhoneOptions()):
         self.name = profile["name"]
-        self.profile = profile
-        self.binary = Path(benchmark_binary or profile.get("benchmark_binary") or "").expanduser()
+        self.device_profile = profile
+        self.binary = Path(phone.benchmark_binary or profile.get("benchmark_binary") or "").expanduser()
         if not self.binary.is_file():
             raise UserError(f"benchmark_model binary {self.binary} not found: download TFLite's prebuilt Android "
                             "benchmark_model (see README, Phones) or pass --benchmark-binary PATH")
         self.workdir = profile.get("workdir", "/data/local/tmp/mbv3bench")
-        self.cooldown_secs = profile.get("cooldown_secs", 120) if cooldown_secs is None else cooldown_secs
+        self.cooldown_secs = profile.get("cooldown_secs", 120) if phone.cooldown_secs is None else phone.cooldown_secs
         self.thermal_limit_c = profile.get("thermal_limit_c", 50)
         self.max_thermal_status = profile.get("max_thermal_status", 0)  # 0: NONE, any throttling is hot
         self.warnings: list[str] = []
@@ -53,7 +55,7 @@ class AdbTarget:
         self._mode_ended = False
         self._pushed: dict[str, str] = {}  # device path -> sha256 verified on the device in this run
         self._written: set[str] = set()    # device paths this run wrote, even partly: removed at the end
-        self._link = open_transport(serial or profile.get("serial"), transport)
+        self._link = open_transport(phone.serial or profile.get("serial"), phone.transport)
         self.where = self._link.serial
         try:
             self.info = self._call(phone_info, self._link, what="the device check")
@@ -134,7 +136,7 @@ class AdbTarget:
         """The cores at the highest cpuinfo_max_freq (sysfs is the truth; the profile is a default)."""
         freqs = self._call(max_freqs_khz, self._link, what="the device check")
         self._cpus = sorted(freqs) or list(range(8))
-        expected = list(self.profile.get("large_cores") or [])
+        expected = list(self.device_profile.get("large_cores") or [])
         if not freqs:
             self._warn(f"{self.where}: cpuinfo_max_freq unreadable; using the profile's large cores {expected}")
             return expected or [self._cpus[-1]]
@@ -146,7 +148,7 @@ class AdbTarget:
 
     def _check_profile(self) -> None:
         for field, key in (("model", "model"), ("soc_platform", "platform"), ("abi", "abi")):
-            want, got = self.profile.get(field), self.info.get(key)
+            want, got = self.device_profile.get(field), self.info.get(key)
             if want and got and str(want).lower() != got.lower():
                 self._warn(f"{self.where} reports {key} {got!r}, the profile {self.name} says {want!r}")
         if self.core not in self.large_cores:
@@ -169,7 +171,7 @@ class AdbTarget:
                 "transport": self._link.kind if self._link else None,
                 "route": self._link.route if self._link else None,
                 "core": self.core, "large_cores": self.large_cores,
-                "large_cores_profile": self.profile.get("large_cores"),
+                "large_cores_profile": self.device_profile.get("large_cores"),
                 "fixed_performance_mode": self.fixed_performance,
                 "benchmark_binary": str(self.binary), "warnings": self.warnings}
 
@@ -200,6 +202,29 @@ class AdbTarget:
                                        f"(sha256sum said: {clock.tail(out, 1)})")
         self._pushed[remote] = sha
         return remote
+
+    def state(self) -> dict:
+        return self._state("reading the phone's state")
+
+    def memory_budget(self) -> None:
+        """None: benchmark_model loads one model at a time."""
+
+    def count_instructions(self, jobs: list[Job]) -> list[RawMeasurement]:
+        raise UserError(f"--metric instructions counts on this machine only (--device local), not {self.name}: "
+                        "benchmark_model counts no instructions")
+
+    def time_unit(self, jobs: list[Job], *, seed: int, max_secs: float, sink: RoundSink) -> None:
+        """One benchmark_model run per cell, in this round's order: each is one block; each run
+        stops at the protocol's max_secs."""
+        for i in order_of(len(jobs), seed):
+            raw = self.measure(replace(jobs[i], per_layer=False))
+            sink.take_run(i, raw.summary or {}, raw.device_state)
+
+    def profile(self, jobs: list[Job]) -> list[tuple[list[OpRow], float | None]]:
+        # benchmark_model times a token run before its profiled one; that time is not kept
+        token = {"runs": 1, "min_secs": 0, "warmup_runs": 0, "warmup_secs": 0}
+        raws = [self.measure(replace(j, protocol={**j.protocol, **token})) for j in jobs]
+        return [(r.ops, r.profiled_run_ms) for r in raws]
 
     def _state(self, what: str) -> dict:
         _, out = self._run(clock.state_script(self.core), QUICK_TIMEOUT_S, what)
