@@ -86,6 +86,26 @@ def test_no_import_cycle():
     assert cycles == []
 
 
+def test_nothing_asks_a_target_what_it_has():
+    """Targets implement targets/base.py: code calls the interface, never probes a target (below
+    targets, `target` is a graph node's: runtimes and exporters are left out)."""
+    probes = [f"{p.relative_to(REPO)}:{node.lineno}" for p in PACKAGE.rglob("*.py")
+              if p != PACKAGE / "__init__.py" and _layer(_module(p)) >= _layer("mbv3bench.measure")
+              for node in ast.walk(ast.parse(p.read_text()))
+              if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("hasattr", "getattr")
+              and node.args and "target" in ast.unparse(node.args[0])]
+    assert probes == []
+
+
+def test_every_target_declares_the_whole_interface():
+    from mbv3bench.targets.android.target import AdbTarget
+    from mbv3bench.targets.base import Target
+    from mbv3bench.targets.local import LocalTarget
+
+    for kind in (LocalTarget, AdbTarget):
+        assert issubclass(kind, Target) and not kind.__abstractmethods__, kind
+
+
 def test_the_checker_sees_an_upward_import():
     assert _layer("mbv3bench.store") > _layer("mbv3bench.measure.protocol")
     assert "mbv3bench.store" in _imports(PACKAGE / "runner.py")
