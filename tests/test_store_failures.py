@@ -241,3 +241,35 @@ def test_each_measured_artifact_is_stored_with_its_result(cli, tmp_path, artifac
     assert code == 0, stderr
     with closing(sqlite3.connect(db)) as con:
         assert con.execute("SELECT COUNT(*) FROM artifacts").fetchone()[0] == 1
+
+
+@pytest.mark.parametrize("slower, exit_code", [(1.0, 3), (1.2, 1)])
+def test_a_store_locked_while_compare_ab_measures_keeps_the_verdict(cli, tmp_path, artifact, monkeypatch, slower,
+                                                                     exit_code):
+    """The verdict is printed and stands (a regression is still exit 1); the store's refusal is one
+    line after it, and exit 3 where nothing else is wrong."""
+    from mbv3bench.targets.local import LocalTarget
+
+    monkeypatch.setenv("MBV3BENCH_DB_TIMEOUT", "0.2")
+    db = tmp_path / "a.sqlite"
+    held = []
+
+    def measure_groups(self, groups, on_progress=None, on_start=lambda i: None):
+        held.append(write_transaction(db))
+        held[-1].__enter__()
+        for i, group in enumerate(groups):
+            on_start(i)
+            blocks = [[[f * (1.0 + 0.001 * k) for k in range(8)] for _ in range(3)] for f in (1.0, slower)]
+            yield i, [RawMeasurement(samples_ms=[ms for p in b for ms in p], blocks_ms=b,
+                                     process_medians_ms=[p[4] for p in b], rounds={"processes": 3}) for b in blocks]
+
+    monkeypatch.setattr(LocalTarget, "measure_groups", measure_groups)
+    try:
+        code, stdout, stderr = cli("compare", "--ab", SMALL, SMALL, "--db", str(db))
+    finally:
+        for h in held:
+            h.__exit__(None, None, None)
+    assert code == exit_code, stderr
+    assert ("regression" if slower > 1 else "unchanged") in stdout
+    (line,) = [x for x in stderr.splitlines() if x.startswith("error:")]
+    assert f"NOT stored in {db}" in line and "locked by another process" in line

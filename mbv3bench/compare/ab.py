@@ -32,11 +32,12 @@ def _paired(b: Result) -> Ratio | None:
                  f"from {units}, paired")
 
 
-def _measure(a: str, b: str, runtime: str, options, target, store) -> tuple[Result, Result]:
+def _measure(a: str, b: str, runtime: str, options, target, store) -> tuple[Result, Result, str | None]:
+    """A's and B's results, and why the store did not take them (None: stored)."""
     from ..export.artifacts import tool_versions
     from ..measure.adaptive import Interrupted
     from ..runner import measure_cells, results_of, settings_of
-    from ..store import measurement_key
+    from ..store import StoreError, measurement_key
 
     subjects = [_subject(m, runtime) for m in (a, b)]
     protocol, settings, metric = options.protocol, options.settings, options.metric
@@ -46,11 +47,14 @@ def _measure(a: str, b: str, runtime: str, options, target, store) -> tuple[Resu
         raise e.cause from None
     kept = [settings_of(s, settings, protocol, target.core, metric) for s in subjects]
     results = results_of(raws, subjects, device=target.name, core=target.core, settings=kept)
-    run_id = store.start_run({**tool_versions(), "device": target.describe(), "compare": [a, b]})
-    for s, st, r in zip(subjects, kept, results):   # the evidence behind the verdict stays in the store
-        r.id = store.add_measurement(run_id, measurement_key(s.name, s.sha256 or "torch", s.runtime, target.name,
-                                                             st), r, s.stored_artifact())
-    return results[0], results[1]
+    try:   # the evidence behind the verdict stays in the store; a verdict is never lost to it
+        run_id = store.start_run({**tool_versions(), "device": target.describe(), "compare": [a, b]})
+        for s, st, r in zip(subjects, kept, results):
+            r.id = store.add_measurement(run_id, measurement_key(s.name, s.sha256 or "torch", s.runtime, target.name,
+                                                                 st), r, s.stored_artifact())
+    except StoreError as e:
+        return results[0], results[1], str(e)
+    return results[0], results[1], None
 
 
 def compare_ab(a: str, b: str, *, runtimes: list[str], threshold: float, db: str, options
@@ -63,11 +67,13 @@ def compare_ab(a: str, b: str, *, runtimes: list[str], threshold: float, db: str
         check_runtime(r)
     metric = options.metric
     target = open_target(options.target)
-    comparisons = []
+    comparisons, not_stored = [], []
     try:
         with Store(db) as store:
             for runtime in runtimes:
-                ra, rb = _measure(a, b, runtime, options, target, store)
+                ra, rb, refused = _measure(a, b, runtime, options, target, store)
+                if refused:
+                    not_stored.append(f"{runtime}: {refused}")
                 if metric == "instructions":
                     ia, ib = (ra.instructions or {}).get("per_invoke"), (rb.instructions or {}).get("per_invoke")
                     if not ia or not ib:
@@ -88,5 +94,7 @@ def compare_ab(a: str, b: str, *, runtimes: list[str], threshold: float, db: str
     where = target.describe()
     header = {"what": f"{a} (A) vs {b} (B), {metric}, measured now on {where.get('name')} "
                       f"({where.get('cpu_model') or where.get('model')}), core {where.get('core')}",
-              "how": comparisons[0].how if comparisons else "", "threshold": threshold, "metric": metric}
+              "how": comparisons[0].how if comparisons else "", "threshold": threshold, "metric": metric,
+              **({"not_stored": f"the measurements are NOT stored in {db} ({'; '.join(not_stored)})"}
+                 if not_stored else {})}
     return comparisons, header

@@ -29,10 +29,14 @@ def _emit(comparisons, unmatched, header: dict, fmt: str, summary: str | None) -
     from .verdict import NOT_COMPARED
 
     verdicts = {c.verdict for c in comparisons}
+    if header.get("not_stored"):   # said after the verdict, which stands
+        click.echo(f"error: {header['not_stored']}", err=True)
     if "regression" in verdicts:
         sys.exit(1)
     if NOT_COMPARED in verdicts:
         sys.exit(2)
+    if header.get("not_stored"):
+        sys.exit(3)
 
 
 def _finite(ctx, param, value):
