@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .core.errors import UserError, cut
+from .core.errors import DeviceLost, UserError, cut
 from .core.registry import EXPORT_FORMATS, PRECISIONS, RUNTIMES
 from .core.registry import DEFAULT_RUNTIMES
 from .options import measure_options as _measure_options, measuring_options as _measuring_options
@@ -266,6 +266,10 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
                 click.echo(f"interrupted: {sum(1 for r in display.done if r.ok)} finished "
                            f"measurement(s) are in {db}; run again with --resume to continue", err=True)
                 sys.exit(130)
+            except DeviceLost as e:   # every finished group is stored; --resume measures the rest
+                display.live.stop()
+                click.echo(f"error: {e}", err=True)
+                sys.exit(1)
             except NotStored as e:   # the store failed (full, locked...): what was measured is written below
                 results, not_stored = e.results, e
         text = dumps(envelope(results, target.describe(), protocol=protocol.as_dict(), versions=tool_versions()))
@@ -363,6 +367,7 @@ main.add_command(report)
 main.add_command(show)
 
 from .commands.devices import devices, ingest  # noqa: E402
+from .commands.farm import farm  # noqa: E402
 from .compare.commands import baseline, compare  # noqa: E402
 from .lut.commands import lut  # noqa: E402
 main.add_command(devices)
@@ -370,6 +375,7 @@ main.add_command(ingest)
 main.add_command(compare)
 main.add_command(baseline)
 main.add_command(lut)
+main.add_command(farm)
 
 
 if __name__ == "__main__":

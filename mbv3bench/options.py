@@ -54,14 +54,13 @@ def measuring_options(f=None, *, defaults: ProtocolDefaults = PROTOCOL, statisti
         click.option("--ort-opt-level", default="all", show_default=True,
                      help="ONNX Runtime graph optimisation: disable | basic | extended | all."),
         *PHONE_OPTIONS,
+        FARM_OPTION,
     ]):
         f = opt(f)
     return f
 
 
-PHONE_OPTIONS = [
-    click.option("--serial", help="Android: the phone as `adb devices` lists it, or HOST:PORT (adb tcpip) "
-                                  "(default: the only phone)."),
+PHONE_LINK_OPTIONS = [
     click.option("--transport", type=click.Choice(TRANSPORTS), default="auto", show_default=True,
                  help="Android: server (a running adb server, port $ANDROID_ADB_SERVER_PORT or 5037), "
                       "direct (adb-shell over TCP or USB), auto (the server when it knows the phone)."),
@@ -70,6 +69,14 @@ PHONE_OPTIONS = [
     click.option("--cooldown-secs", type=float, help="Android: longest wait for a hot phone to cool down "
                                                      "(default: the device profile's)."),
 ]
+PHONE_OPTIONS = [
+    click.option("--serial", help="Android: the phone as `adb devices` lists it, or HOST:PORT (adb tcpip) "
+                                  "(default: the only phone)."),
+    *PHONE_LINK_OPTIONS,
+]
+FARM_OPTION = click.option("--farm", metavar="ADDRESS",
+                           help="Measure on every --device device of the Ray farm at ADDRESS (its head's HOST:PORT; "
+                                "see `mbv3bench farm`): groups go to whichever device is free.")
 _PHONE_DEFAULTS = {"serial": None, "transport": "auto", "benchmark_binary": None, "cooldown_secs": None}
 
 
@@ -83,6 +90,14 @@ def target_options(kw: dict, device: str, core: int | None = None):
     if cooldown is not None and not 0 <= cooldown <= MAX_SECS:   # false for nan, which would wait forever
         raise UserError(f"--cooldown-secs must be in 0..{MAX_SECS:g}")
     phone = {k: kw[k] for k in _PHONE_DEFAULTS}
+    farm = kw.get("farm")
+    if farm is not None:
+        given = [k for k, v in {**phone, "core": kw["core"]}.items() if v != _PHONE_DEFAULTS.get(k)]
+        if given:
+            raise UserError(f"--{given[0].replace('_', '-')} is for one device; with --farm each device is reached "
+                            "and pinned as its `farm join` said")
+        load_device(device)
+        return TargetOptions(device, farm=farm)
     if load_device(device)["kind"] != "android":
         given = [k for k, v in phone.items() if v != _PHONE_DEFAULTS[k]]
         if given:

@@ -8,6 +8,18 @@ from rich.table import Table
 from rich.text import Text
 
 from .measure.adaptive import Snapshot
+from .targets.farm import FarmActivity
+
+
+def farm_lines(activity: FarmActivity) -> list[str]:
+    """A farm's progress: how much is left, and one line per device."""
+    eta = f", about {activity.eta_s:.0f} s to go" if activity.eta_s is not None else ""
+    lines = [f"farm: {activity.remaining} group(s) left on {sum(1 for a in activity.devices if a.out is None)} "
+             f"device(s){eta}"]
+    for a in activity.devices:
+        doing = f"out: {a.out}" if a.out else f"measuring {a.doing}" if a.doing else "idle"
+        lines.append(f"  {a.device.label} ({a.device.host}): {doing}; {a.done} group(s) done")
+    return lines
 
 
 def _ci(est) -> tuple[str, str, str]:
@@ -42,7 +54,7 @@ class RunDisplay:
             self.snapshot = None
         self.live.update(self._render())
 
-    def on_progress(self, snapshot: Snapshot) -> None:
+    def on_progress(self, snapshot: Snapshot | FarmActivity) -> None:
         self.snapshot = snapshot
         self.live.update(self._render())
 
@@ -51,6 +63,8 @@ class RunDisplay:
         s = self.snapshot
         if s is None:
             return head
+        if isinstance(s, FarmActivity):
+            return Group(head, *map(Text, farm_lines(s)))
         eta = f", about {s.eta_s:.0f} s to go" if s.eta_s is not None else ""
         title = (f"{s.phase} {len(s.labels)} cell(s) together: {s.processes} process(es) done, {s.elapsed_s:.0f} s{eta}; "
                  f"target: every 95% interval within +-{s.target_pct:g}%")

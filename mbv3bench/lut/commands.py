@@ -11,7 +11,7 @@ import click
 
 from ..core.errors import UserError
 from ..core.registry import PRECISIONS, PROTOCOL, RUNTIMES
-from ..options import PHONE_OPTIONS, measure_options, measuring_options, open_target, target_inputs, target_options
+from ..options import FARM_OPTION, PHONE_OPTIONS, measure_options, measuring_options, open_target, target_inputs, target_options
 
 ROUNDS = 3   # end-to-end measurements of a network, the fastest kept (measuring.py says why)
 # ~100 blocks of well under a millisecond each: a shorter protocol than a network's, so a table
@@ -62,7 +62,20 @@ def _progress(title: str, total: int, exports: int = 0):
     def on_exported(variant):
         progress.update(exported, description=f"exported {variant}")
         progress.advance(exported)
-    return progress, on_event, on_exported
+
+    lines: list = []
+
+    def on_progress(activity):
+        """A farm's devices, a line each under the bars."""
+        from ..progress import farm_lines
+        from ..targets.farm import FarmActivity
+
+        if isinstance(activity, FarmActivity):
+            for i, text in enumerate(farm_lines(activity)):
+                if i == len(lines):
+                    lines.append(progress.add_task("", total=None, start=False))
+                progress.update(lines[i], description=text)
+    return progress, on_event, on_exported, on_progress
 
 
 def _jobs(export_jobs: int | None) -> int:
@@ -77,12 +90,12 @@ def _measured(title: str, variants: list[str], how, store, *, resume: bool, doc:
     network the fastest of `rounds`, with a progress bar; Ctrl-C keeps what finished (it is stored)."""
     from .measuring import measure_settled
 
-    progress, on_event, on_exported = _progress(title, len(variants) * rounds, exports=len(variants))
+    progress, on_event, on_exported, on_progress = _progress(title, len(variants) * rounds, exports=len(variants))
     try:
         with progress:
             return measure_settled(variants, how, store, resume=resume, statistic=doc["statistic"],
                                    retries=doc.get("retries", 0), rounds=rounds, export_jobs=_jobs(export_jobs),
-                                   on_exported=on_exported, on_event=on_event)
+                                   on_exported=on_exported, on_event=on_event, on_progress=on_progress)
     except KeyboardInterrupt:
         click.echo(f"interrupted: finished measurements are stored in {store.path}; run again with --resume", err=True)
         sys.exit(130)
@@ -155,11 +168,12 @@ def build_command(space, resolutions, runtime, precision, device, output, resume
     started = time.time()
     with Store(db) as store:
         how = Measuring(open_target(options.target), runtime, precision, options.protocol, options.settings)
-        progress, on_event, on_exported = _progress("blocks", len(blocks), exports=len(blocks))
+        progress, on_event, on_exported, on_progress = _progress("blocks", len(blocks), exports=len(blocks))
         try:
             with progress:
                 doc = table.build(space, res, how, store, resume=resume, retries=retries,
-                                  export_jobs=_jobs(export_jobs), on_exported=on_exported, on_event=on_event)
+                                  export_jobs=_jobs(export_jobs), on_exported=on_exported, on_event=on_event,
+                                  on_progress=on_progress)
         except KeyboardInterrupt:
             click.echo(f"interrupted: finished blocks are stored in {db}; run again with --resume", err=True)
             sys.exit(130)
@@ -211,6 +225,7 @@ def _measuring_options(f):
                           "keep the fastest (a network's speed can flip between processes here)."),
         EXPORT_JOBS,
         *PHONE_OPTIONS,
+        FARM_OPTION,
     ]):
         f = opt(f)
     return f

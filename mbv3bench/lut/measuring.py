@@ -47,12 +47,13 @@ class Measuring:
 
 
 def measure(variants: list[str], how: Measuring, store: Store, *, resume: bool,
-            on_event: Callable = lambda *a: None) -> list[Result]:
+            on_event: Callable = lambda *a: None, on_progress: Callable | None = None) -> list[Result]:
     """The one place the lut commands measure: the runner's grid over the variants."""
     cells = plan_grid(variants, [how.runtime], [how.precision])
     if not cells:
         raise UserError(f"runtime {how.runtime} has no {how.precision} format")
-    return run_grid(cells, how.target, how.protocol, how.settings, store, resume=resume, on_event=on_event)
+    return run_grid(cells, how.target, how.protocol, how.settings, store, resume=resume, on_event=on_event,
+                    on_progress=on_progress)
 
 
 def export_all(variants: list[str], fmt: str, jobs: int, on_done: Callable[[str], None] = lambda v: None) -> None:
@@ -136,7 +137,7 @@ def unsettled(result: Result) -> bool:
 def measure_settled(variants: list[str], how: Measuring, store: Store, *, resume: bool, statistic: str,
                     retries: int, rounds: int = 1, export_jobs: int = 1,
                     on_exported: Callable[[str], None] = lambda v: None,
-                    on_event: Callable = lambda *a: None) -> list[Result]:
+                    on_event: Callable = lambda *a: None, on_progress: Callable | None = None) -> list[Result]:
     """Each variant's result, in order: exported first (export_all), measured in `rounds` passes
     over all of them (each pass at another time, in fresh processes), what came out unsettled
     measured again, up to `retries` times; the fastest attempt by the statistic kept."""
@@ -147,10 +148,12 @@ def measure_settled(variants: list[str], how: Measuring, store: Store, *, resume
     def faster(r: Result, than: Result) -> bool:
         return r.ok and (not than.ok or value_of(r, statistic)[0] < value_of(than, statistic)[0])
 
-    best = dict(zip(variants, measure(variants, how, store, resume=resume, on_event=on_event)))
+    best = dict(zip(variants, measure(variants, how, store, resume=resume, on_event=on_event,
+                                                on_progress=on_progress)))
 
     def again(todo: list[str]) -> None:
-        for v, r in zip(todo, measure(todo, how, store, resume=False, on_event=on_event)):
+        for v, r in zip(todo, measure(todo, how, store, resume=False, on_event=on_event,
+                                          on_progress=on_progress)):
             if faster(r, best[v]):
                 best[v] = r
 

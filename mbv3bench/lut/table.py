@@ -52,7 +52,8 @@ def entry(result: Result, ofa, statistic: str) -> dict:
 
 def build(space: str, resolutions: list[int], how: Measuring, store: Store, *, resume: bool,
           retries: int = 1, export_jobs: int = 1,
-          on_exported: Callable[[str], None] = lambda v: None, on_event: Callable = lambda *a: None) -> dict:
+          on_exported: Callable[[str], None] = lambda v: None, on_event: Callable = lambda *a: None,
+          on_progress: Callable | None = None) -> dict:
     """Exports, then measures, every block (what the store has for the same settings is taken
     from it with resume) and returns the table; raises when a block failed (what finished stays
     stored)."""
@@ -61,7 +62,8 @@ def build(space: str, resolutions: list[int], how: Measuring, store: Store, *, r
     blocks = plan(space, resolutions)
     started = time.time()
     results = measure_settled([vid for _, vid, _, _ in blocks], how, store, resume=resume, statistic=statistic,
-                              retries=retries, export_jobs=export_jobs, on_exported=on_exported, on_event=on_event)
+                              retries=retries, export_jobs=export_jobs, on_exported=on_exported, on_event=on_event,
+                              on_progress=on_progress)
     failed = failed_line(results)
     if failed:
         raise UserError(f"{failed}; the others are stored: run again with --resume")

@@ -1,0 +1,145 @@
+"""A farm's device on the host it is plugged into: what `farm join` offers the cluster, and the
+tool's own functions a Ray worker runs there (measure a group, say what this node offers).
+
+Each device is one unit of its own custom resource, so Ray lets one task at a time hold it: one
+device measures one thing at a time, whichever command asks. The node's Ray workers inherit its
+environment from `farm join`, which puts the devices there (DEVICES_ENV): a worker measuring on
+device R finds how to reach R there, not in what the command sent, so a command can only name a
+device, never redirect it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import tempfile
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from ..core.errors import DeviceLost, UserError, one_line
+from .base import GroupWork, PhoneOptions, TargetOptions
+
+RESOURCE_PREFIX = "mbv3bench_device_"
+DEVICES_ENV = "MBV3BENCH_FARM_DEVICES"
+KV_NAMESPACE = "mbv3bench"
+# files a runtime reads beside an artifact: ExecuTorch's ETRecord maps its ops back to modules
+COMPANION_SUFFIXES = (".etrecord",)
+
+
+@dataclass(frozen=True)
+class FarmDevice:
+    """One device a join offers: its resource name, its profile and how its host reaches it."""
+    resource: str
+    profile: str
+    host: str
+    serial: str | None = None       # a phone's; None: a local core, or the host's only phone
+    core: int | None = None         # None: the profile's
+    transport: str = "auto"
+    benchmark_binary: str | None = None
+    cooldown_secs: float | None = None
+
+    @property
+    def label(self) -> str:
+        if self.serial is not None:
+            return self.serial
+        return f"{self.host} core {self.core}" if self.core is not None else f"{self.host} (its only {self.profile})"
+
+    def target_options(self) -> TargetOptions:
+        return TargetOptions(self.profile, self.core, PhoneOptions(self.serial, self.transport,
+                                                                   self.benchmark_binary, self.cooldown_secs))
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "FarmDevice":
+        return cls(**d)
+
+
+def new_resource(profile: str) -> str:
+    return f"{RESOURCE_PREFIX}{profile}_{os.urandom(4).hex()}"
+
+
+def joined_devices() -> list[FarmDevice]:
+    """The devices of the node this runs on (in a Ray worker: what its `farm join` offered)."""
+    return [FarmDevice.from_json(d) for d in json.loads(os.environ.get(DEVICES_ENV) or "[]")]
+
+
+def node_devices() -> dict:
+    """What a node offers, for `farm status` and a command looking for devices."""
+    return {"host": socket.gethostname(), "pid": os.getpid(),
+            "devices": [{**d.to_json(), "measured": measured_count(d.resource)} for d in joined_devices()]}
+
+
+def measured_count(resource: str) -> int:
+    from ray.experimental.internal_kv import _internal_kv_get
+
+    value = _internal_kv_get(f"measured:{resource}", namespace=KV_NAMESPACE)
+    return int(value) if value else 0
+
+
+def _count_measured(resource: str, cells: int) -> None:
+    # one task holds a device at a time, so this read-modify-write has no rival
+    from ray.experimental.internal_kv import _internal_kv_put
+
+    _internal_kv_put(f"measured:{resource}", str(measured_count(resource) + cells), overwrite=True,
+                     namespace=KV_NAMESPACE)
+
+
+def _materialized(names: list[list[str] | None], blobs: tuple[bytes, ...]) -> list[str | None]:
+    """Each job's artifact written into this host's cache (by content), its companions beside it:
+    job j's files are names[j] (None: torch builds its module), their bytes in order in `blobs`."""
+    cache = Path(tempfile.gettempdir()) / f"mbv3bench-farm-{os.getuid()}"
+    data = iter(blobs)
+    paths = []
+    for job_names in names:
+        if job_names is None:
+            paths.append(None)
+            continue
+        files = [(name, next(data)) for name in job_names]
+        digest = hashlib.sha256(files[0][1]).hexdigest()
+        folder = cache / digest
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, content in files:
+            path = folder / name
+            if not path.is_file() or path.stat().st_size != len(content):
+                partial = folder / f".{name}.{os.getpid()}.partial"
+                partial.write_bytes(content)
+                partial.replace(path)   # another worker on this host may be writing the same file
+        paths.append(str(folder / files[0][0]))
+    return paths
+
+
+def measure_on_device(resource: str, group: GroupWork, names: list[list[str] | None], *blobs: bytes) -> dict:
+    """The one task a farm runs: `group` measured on this node's device `resource`, its
+    artifacts from the bytes the command sent (as top-level arguments, so Ray hands over the
+    bytes, not references). {"raws": [...]} with the device named in each raw's
+    device_state, or {"error": message, "device_fault": bool} (the device, not the group, failed:
+    it cannot be reached, or went away)."""
+    from . import open_target
+
+    device = next((d for d in joined_devices() if d.resource == resource), None)
+    if device is None:
+        return {"error": f"this node offers no device {resource}", "device_fault": True}
+    paths = _materialized(names, blobs)
+    jobs = [replace(j, artifact=p) for j, p in zip(group.jobs, paths)]
+    try:
+        target = open_target(device.target_options())
+    except UserError as e:
+        return {"error": str(e), "device_fault": True}
+    try:
+        raws = target.measure_group(replace(group, jobs=jobs))
+    except DeviceLost as e:
+        return {"error": str(e), "device_fault": True}
+    except UserError as e:
+        return {"error": str(e), "device_fault": False}
+    except Exception as e:   # a bug must reach the command as one line, with the device named
+        return {"error": f"{type(e).__name__}: {one_line(e)}", "device_fault": False}
+    finally:
+        target.close()
+    for raw in raws:
+        raw.device_state = {**raw.device_state, "serial": device.serial, "host": device.host,
+                            "farm_device": device.resource, **({"core": device.core} if device.core is not None else {})}
+    _count_measured(resource, len(raws))
+    return {"raws": raws}
