@@ -13,7 +13,7 @@ import click
 
 from ..core.errors import UserError, one_line
 from ..core.registry import PROTOCOL
-from ..options import measure_options, measuring_options, statistic_option, target_inputs
+from ..options import db_option, measure_options, measuring_options, statistic_option, target_inputs
 
 METRICS = ("time", "instructions")
 DEFAULT_THRESHOLD = {"time": 2.0, "instructions": 1.0}   # time: 2x the A-vs-A spread seen here (benchmarks/false_alarms.py)
@@ -73,8 +73,7 @@ def _never_a_regression(command):
 @click.option("--summary", type=click.Path(dir_okay=False), help="Also append the Markdown table to this file "
               "(e.g. $GITHUB_STEP_SUMMARY).")
 @click.option("--device", default="local", show_default=True, help="--ab: where to measure.")
-@click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False),
-              help="--ab: the results store the measurements go into.")
+@db_option("--ab: the results store the measurements go into (an SQLite file or a PostgreSQL URL).")
 @statistic_option(None, f"Time by this statistic of the block medians: --ab measures by it (default "
                         f"{PROTOCOL.statistic}); saved files are read by it, each result from its blocks "
                         "(default: as each cell of BASELINE was recorded).")
@@ -95,10 +94,10 @@ def compare(files, ab, runtimes, metric, threshold, reference, fmt, summary, dev
     if ab:
         options = measure_options(kw, device, statistic=statistic or PROTOCOL.statistic, metric=metric)
         models.update(target_inputs(device, kw))
-        check_not_input("--db", db, models)
+        check_not_input("--db", db.file, models)
     if summary:   # before anything is read or measured: a verdict is never lost to a bad path
         check_output("--summary", summary, inputs={**dict(zip(("BASELINE", "CURRENT"), files)), **models,
-                                                   **({"--db": db} if ab else {})})
+                                                   **({"--db": db.file} if ab else {})})
     if ab:
         from .ab import compare_ab
 
@@ -127,7 +126,7 @@ def baseline():
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--from", "source", type=click.Path(dir_okay=False, exists=True),
               help="A run's results JSON (run --json FILE); default: the store's latest results.")
-@click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False))
+@db_option()
 @click.option("--device", default="local", show_default=True, help="With the store: whose results.")
 @click.option("--runtime", help="With the store: only this runtime.")
 @click.option("--models", help="With the store: only these comma-separated variants.")
@@ -136,7 +135,7 @@ def baseline_save(file, source, db, device, runtime, models):
     from ..core.output import check_output, dumps, write_atomic
     from .baseline import baseline_document
 
-    check_output("FILE", file, inputs={"--from": source, "--db": db})
+    check_output("FILE", file, inputs={"--from": source, "--db": db.file})
     if source:
         from .saved import load_document
 

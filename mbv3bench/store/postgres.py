@@ -63,6 +63,10 @@ class PostgresBackend:
         cur = self.con.execute(sql.replace("?", "%s"), args)   # the store's SQL holds no literal ? or %
         return cur.fetchall() if cur.description else []
 
+    def query_many(self, sql: str, rows: list) -> None:
+        with self.con.cursor() as cur:
+            cur.executemany(sql.replace("?", "%s"), rows)   # pipelined: one round trip
+
     @contextmanager
     def transaction(self):
         with self.con.transaction():

@@ -118,6 +118,9 @@ class SqliteBackend:
     def query(self, sql: str, args=()) -> list[dict]:
         return [dict(r) for r in self.db.execute(sql, args).fetchall()]
 
+    def query_many(self, sql: str, rows: list) -> None:
+        self.db.executemany(sql, rows)
+
     @contextmanager
     def transaction(self):
         """Waits for another writer here, not halfway through; a failed COMMIT leaves nothing half-written."""

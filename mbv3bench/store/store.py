@@ -164,28 +164,52 @@ class Store:
     def __exit__(self, *exc):
         self.close()
 
-    def _insert(self, table: str, row: dict, *, returning: str | None = None, upsert: str | None = None):
+    def insert(self, table: str, row: dict, *, returning: str | None = None, on_conflict: str | None = None):
         """Names its columns, so a store with more columns than this version knows still takes it.
-        UPSERT: the key column whose row is replaced when it is there already."""
+        ON_CONFLICT: "KEY" replaces the row with that key, "KEY nothing" keeps the one there."""
         cols = list(row)
-        sql = (f"INSERT INTO {table} ({', '.join(map(schema.quoted, cols))}) VALUES ({', '.join('?' * len(cols))})")
-        if upsert:
-            sql += (f" ON CONFLICT ({upsert}) DO UPDATE SET "
-                    + ", ".join(f"{schema.quoted(c)} = excluded.{schema.quoted(c)}" for c in cols if c != upsert))
-        if returning:
-            sql += f" RETURNING {returning}"
-        rows = self.backend.query(sql, [row[c] for c in cols])
+        rows = self.backend.query(self._insert_sql(table, cols, returning, on_conflict), [row[c] for c in cols])
         return rows[0][returning] if returning else None
+
+    def insert_many(self, table: str, rows: list[dict]) -> None:
+        """Rows with the same columns, in one round trip where the backend can."""
+        if rows:
+            cols = list(rows[0])
+            self.backend.query_many(self._insert_sql(table, cols), [[r[c] for c in cols] for r in rows])
+
+    @staticmethod
+    def _insert_sql(table: str, cols: list[str], returning: str | None = None, on_conflict: str | None = None) -> str:
+        sql = f"INSERT INTO {table} ({', '.join(map(schema.quoted, cols))}) VALUES ({', '.join('?' * len(cols))})"
+        if on_conflict:
+            key, *nothing = on_conflict.split()
+            sql += f" ON CONFLICT ({key}) DO " + ("NOTHING" if nothing else "UPDATE SET " + ", ".join(
+                f"{schema.quoted(c)} = excluded.{schema.quoted(c)}" for c in cols if c != key))
+        return sql + (f" RETURNING {returning}" if returning else "")
+
+    @contextmanager
+    def transaction(self):
+        """What is written inside is committed together, or nothing is."""
+        with self._failing_as_store_error(), self.backend.transaction():
+            yield
+
+    def size(self) -> int | None:
+        """Bytes the store takes: its file, or its database on the server."""
+        with self._failing_as_store_error():
+            return self.backend.size()
+
+    def columns(self, table: str) -> set[str]:
+        with self._failing_as_store_error():
+            return self.backend.columns(table)
 
     def start_run(self, versions: dict) -> int:
         with self._failing_as_store_error():
-            return self._insert("runs", {"started_at": time.time(), "user": getpass.getuser(),
+            return self.insert("runs", {"started_at": time.time(), "user": getpass.getuser(),
                                          "host": socket.gethostname(), "git_rev": git_rev(),
                                          "versions": json.dumps(versions), "argv": json.dumps(sys.argv)},
-                                returning="id")
+                               returning="id")
 
     def has(self, key: str) -> bool:
-        return bool(self._query("SELECT 1 FROM measurements WHERE key=? AND status='ok'", (key,)))
+        return bool(self.query("SELECT 1 FROM measurements WHERE key=? AND status='ok'", (key,)))
 
     def add_measurement(self, run_id: int, key: str, result: Result, artifact: StoredArtifact | None = None) -> int:
         """The result with its samples, its layers and the artifact it measured, in one transaction, or nothing."""
@@ -193,26 +217,23 @@ class Store:
             row = {"run_id": run_id, "key": key, "created_at": time.time(), **schema.row_of(result)}
         except ValueError as e:  # a non-finite number: refused before anything is written
             raise UserError(f"refusing to store a non-finite number for {result.variant}: {e}") from None
-        with self._failing_as_store_error(), self.backend.transaction():
+        with self.transaction():
             if artifact is not None:
-                self._insert("artifacts", artifact.row(), upsert="sha256")
-            mid = self._insert("measurements", row, returning="id")
-            self._add_rows(mid, result)
+                self.insert("artifacts", artifact.row(), on_conflict="sha256")
+            mid = self.insert("measurements", row, returning="id")
+            self.insert_many("samples", [{"measurement_id": mid, "idx": i, "ms": ms}
+                                         for i, ms in enumerate(result.samples_ms)])
+            self.insert_many("layers", [{"measurement_id": mid, "idx": i, "name": r.name, "op": r.op, "ms": r.ms,
+                                         "phase": phase}
+                                        for phase, rows in (("run", result.per_layer), ("init", result.init_layers))
+                                        for i, r in enumerate(rows)])
         return mid
-
-    def _add_rows(self, mid: int, result: Result) -> None:
-        for i, ms in enumerate(result.samples_ms):
-            self._insert("samples", {"measurement_id": mid, "idx": i, "ms": ms})
-        for phase, rows in (("run", result.per_layer), ("init", result.init_layers)):
-            for i, r in enumerate(rows):
-                self._insert("layers", {"measurement_id": mid, "idx": i, "name": r.name, "op": r.op,
-                                        "ms": r.ms, "phase": phase})
 
     def measurements(self, *, device: str | None = None, runtime: str | None = None,
                      variant: str | None = None) -> list[Result]:
         """Latest successful measurement per (variant, format, runtime, device, threads, settings)."""
         where, args = self._where(device=device, runtime=runtime, variant=variant)
-        rows = self._query(
+        rows = self.query(
             f"SELECT * FROM measurements WHERE {where} AND id IN (SELECT MAX(id) FROM measurements"
             " WHERE status='ok' GROUP BY variant, format, runtime, device, threads, settings) ORDER BY id", args)
         return [self._result(r) for r in rows]
@@ -221,7 +242,7 @@ class Store:
                 ) -> list[tuple[Result, dict]]:
         """Every successful measurement of VARIANT, oldest first, with its run (git_rev, started_at, host)."""
         where, args = self._where(device=device, runtime=runtime, variant=variant)
-        rows = self._query(f"SELECT * FROM measurements WHERE {where} ORDER BY created_at, id", args)
+        rows = self.query(f"SELECT * FROM measurements WHERE {where} ORDER BY created_at, id", args)
         runs = self.runs(sorted({r["run_id"] for r in rows if r["run_id"] is not None}))
         return [(self._result(r), runs.get(r["run_id"], {})) for r in rows]
 
@@ -235,50 +256,50 @@ class Store:
         return " AND ".join(where), args
 
     def measurement(self, mid: int) -> Result | None:
-        rows = self._query("SELECT * FROM measurements WHERE id=?", (mid,))
+        rows = self.query("SELECT * FROM measurements WHERE id=?", (mid,))
         return self._result(rows[0]) if rows else None
 
     def measurement_by_key(self, key: str) -> Result:
-        rows = self._query("SELECT * FROM measurements WHERE key=? AND status='ok' ORDER BY id DESC LIMIT 1", (key,))
+        rows = self.query("SELECT * FROM measurements WHERE key=? AND status='ok' ORDER BY id DESC LIMIT 1", (key,))
         return self._result(rows[0])
 
     def runs(self, ids: list[int]) -> dict[int, dict]:
         """run id -> its row (started_at, user, host, git_rev, versions)."""
         if not ids:
             return {}
-        rows = self._query(f"SELECT * FROM runs WHERE id IN ({', '.join('?' * len(ids))})", list(ids))
+        rows = self.query(f"SELECT * FROM runs WHERE id IN ({', '.join('?' * len(ids))})", list(ids))
         return {row["id"]: row for row in rows}
 
     def runs_of(self, ids: list[int]) -> dict[int, dict]:
         """measurement id -> what its run recorded (tool versions, the device as described then)."""
         if not ids:
             return {}
-        rows = self._query(f"SELECT m.id, r.versions FROM measurements m JOIN runs r ON r.id = m.run_id "
+        rows = self.query(f"SELECT m.id, r.versions FROM measurements m JOIN runs r ON r.id = m.run_id "
                            f"WHERE m.id IN ({', '.join('?' * len(ids))})", list(ids))
         return {row["id"]: recorded(row["versions"]) for row in rows}
 
-    def _query(self, sql: str, args=()) -> list[dict]:
+    def query(self, sql: str, args=()) -> list[dict]:
         with self._failing_as_store_error():
             return self.backend.query(sql, args)
 
     def _result(self, row: dict) -> Result:
         # a table an older store lacks (read-only, so not created) holds nothing
-        layers = self._query(
+        layers = self.query(
             f"SELECT name, op, ms, {'phase' if 'phase' in self._columns['layers'] else NULL_PHASE} FROM layers"
             " WHERE measurement_id=? ORDER BY idx", (row["id"],)) if self._columns["layers"] else []
         by_phase: dict[str, list[LayerTime]] = {"run": [], "init": []}
         for r in layers:
             by_phase.setdefault(r["phase"] or "run", []).append(LayerTime(r["name"], r["op"], r["ms"]))
-        samples = [r["ms"] for r in self._query("SELECT ms FROM samples WHERE measurement_id=? ORDER BY idx",
+        samples = [r["ms"] for r in self.query("SELECT ms FROM samples WHERE measurement_id=? ORDER BY idx",
                                                  (row["id"],))] if self._columns["samples"] else []
         return schema.result_of(row, by_phase["run"], by_phase["init"], samples)
 
     def add_calibration(self, device: str, kind: str, value: float, unit: str, detail: dict) -> None:
         with self._failing_as_store_error():
-            self._insert("calibrations", {"device": device, "kind": kind, "value": value, "unit": unit,
+            self.insert("calibrations", {"device": device, "kind": kind, "value": value, "unit": unit,
                                           "detail": json.dumps(detail), "created_at": time.time()})
 
     def calibration(self, device: str, kind: str) -> dict | None:
-        rows = self._query("SELECT * FROM calibrations WHERE device=? AND kind=? ORDER BY created_at DESC LIMIT 1",
+        rows = self.query("SELECT * FROM calibrations WHERE device=? AND kind=? ORDER BY created_at DESC LIMIT 1",
                            (device, kind))
         return rows[0] if rows else None
