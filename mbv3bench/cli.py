@@ -365,11 +365,15 @@ main.add_command(show)
 from .commands.devices import devices, ingest  # noqa: E402
 from .compare.commands import baseline, compare  # noqa: E402
 from .lut.commands import lut  # noqa: E402
+from .commands.history import history  # noqa: E402
+from .commands.store import store  # noqa: E402
 main.add_command(devices)
 main.add_command(ingest)
 main.add_command(compare)
 main.add_command(baseline)
 main.add_command(lut)
+main.add_command(history)
+main.add_command(store)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ MAX_THREADS = 256
 DB_HELP = "The results store: an SQLite file, or a PostgreSQL URL postgresql://USER@HOST[:PORT]/DATABASE."
 
 
-def _db_address(ctx, param, value):
+def db_address(ctx, param, value):
     from .store import DB_ALLOWED, store_address
 
     address = store_address(value)
@@ -27,7 +27,7 @@ def db_option(help: str = DB_HELP):
     """--db: the one option for the results store, made a store.StoreAddress (a bad URL is one line)."""
     from .store.address import DEFAULT_DB
 
-    return click.option("--db", default=str(DEFAULT_DB), show_default=True, metavar="PATH|URL", callback=_db_address,
+    return click.option("--db", default=str(DEFAULT_DB), show_default=True, metavar="PATH|URL", callback=db_address,
                         help=help)
 
 

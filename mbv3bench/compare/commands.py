@@ -130,42 +130,51 @@ def baseline():
 @click.option("--device", default="local", show_default=True, help="With the store: whose results.")
 @click.option("--runtime", help="With the store: only this runtime.")
 @click.option("--models", help="With the store: only these comma-separated variants.")
-def baseline_save(file, source, db, device, runtime, models):
+@click.option("--from-db", "branch", metavar="BRANCH",
+              help="The store's latest result of each cell measured at a git revision on BRANCH (e.g. main), "
+                   "not merely the latest.")
+def baseline_save(file, source, db, device, runtime, models, branch):
     """Write FILE: the results and where they came from."""
     from ..core.output import check_output, dumps, write_atomic
     from .baseline import baseline_document
 
     check_output("FILE", file, inputs={"--from": source, "--db": db.file})
+    if source and branch:
+        raise UserError("give either --from RUN.json or --from-db BRANCH, not both")
     if source:
         from .saved import load_document
 
         doc = load_document(source)
         results, described, origin, versions = doc.results, doc.device, str(source), doc.versions
     else:
-        results, described, origin, versions = _from_store(db, device, runtime, models)
+        results, described, origin, versions = _from_store(db, device, runtime, models, branch)
     if not results:
         raise UserError(f"nothing to save: no successful result in {source or db}"
-                        + ("" if source else f" for device {device}"))
+                        + ("" if source else f" for device {device}") + (f" measured on {branch}" if branch else ""))
     write_atomic(Path(file), dumps(baseline_document(results, described, origin, versions)) + "\n", "FILE")
     click.echo(f"wrote {file}: {len(results)} result(s) on {described.get('name', device)}, from {origin}")
 
 
-def _from_store(db, device, runtime, models):
-    """The store's latest result of each cell, with the versions and the device's description its
-    runs recorded (the device as described now only where a run recorded none)."""
+def _from_store(db, device, runtime, models, branch=None):
+    """The store's latest result of each cell (of those measured at a revision on BRANCH), with the
+    versions and the device's description its runs recorded (the device as described now only
+    where a run recorded none)."""
     from ..core.registry import check_runtime
     from ..store import Store
     from ..targets import TargetOptions, open_target
     from ..targets.profiles import load_device
     from ..zoo.spec import parse_variant, split_variant_list
-    from .baseline import merged_versions
+    from .baseline import merged_versions, revisions_on
 
     profile = load_device(device)
     wanted = {str(parse_variant(v)) for v in split_variant_list(models)} if models else None
+    runtime = check_runtime(runtime) if runtime else None
+    on_branch = revisions_on(branch) if branch else None
     with Store(db, readonly=True) as store:
-        latest = {(r.variant, r.runtime, r.format): r   # ordered by id: the last is the latest
-                  for r in store.measurements(device=device, runtime=check_runtime(runtime) if runtime else None)
-                  if wanted is None or r.variant in wanted}
+        found = (store.measurements(device=device, runtime=runtime) if branch is None else
+                 [r for r, run in store.history(None, device=device, runtime=runtime) if run.get("git_rev") in on_branch])
+        latest = {(r.variant, r.runtime, r.format): r   # oldest first: the last is the latest
+                  for r in found if wanted is None or r.variant in wanted}
         results = list(latest.values())
         runs = store.runs_of([r.id for r in results])
     recorded = [runs.get(r.id, {}) for r in results]
@@ -173,7 +182,8 @@ def _from_store(db, device, runtime, models):
     if described is None:
         described = (open_target(TargetOptions(device)).describe() if profile["kind"] == "local"
                      else {"name": device, **profile})
-    return results, described, f"store {db}", merged_versions(recorded)
+    origin = f"store {db}" + (f", the latest measured on {branch}" if branch else "")
+    return results, described, origin, merged_versions(recorded)
 
 
 @baseline.command("show")

@@ -238,9 +238,9 @@ class Store:
             " WHERE status='ok' GROUP BY variant, format, runtime, device, threads, settings) ORDER BY id", args)
         return [self._result(r) for r in rows]
 
-    def history(self, variant: str, *, device: str | None = None, runtime: str | None = None
+    def history(self, variant: str | None, *, device: str | None = None, runtime: str | None = None
                 ) -> list[tuple[Result, dict]]:
-        """Every successful measurement of VARIANT, oldest first, with its run (git_rev, started_at, host)."""
+        """Every successful measurement (of VARIANT), oldest first, with its run (git_rev, started_at, host)."""
         where, args = self._where(device=device, runtime=runtime, variant=variant)
         rows = self.query(f"SELECT * FROM measurements WHERE {where} ORDER BY created_at, id", args)
         runs = self.runs(sorted({r["run_id"] for r in rows if r["run_id"] is not None}))
