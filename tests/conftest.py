@@ -136,7 +136,8 @@ def two_variants(artifact, monkeypatch, tmp_path):
 
 @pytest.fixture(scope="session")
 def pg():
-    """A real PostgreSQL server on 127.0.0.1 for the session (tests/pg_server.py), stopped at the end."""
+    """A real PostgreSQL server on 127.0.0.1 for the session (tests/pg_server.py), stopped at the end;
+    skipped, saying why, only on a machine without PostgreSQL's binaries (.ci/run installs them)."""
     from pg_server import binaries, pg_server
 
     if binaries() is None:
@@ -161,7 +162,7 @@ def raw_sql(db: str, *statements: str, args=()) -> list[tuple]:
 
         with psycopg.connect(db, autocommit=True) as con:
             for s in statements:
-                cur = con.execute(s.replace("?", "%s"), args)
+                cur = con.execute(s.replace("?", "%s"), args) if args else con.execute(s)
             return cur.fetchall() if cur.description else []
     import sqlite3
     from contextlib import closing

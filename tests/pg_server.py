@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PASSWORD = "s3cret-Pw"   # the `secret` user's: tests check it never shows
-DEBIAN_BIN = Path("/usr/lib/postgresql/15/bin")
+DEBIAN_BINS = Path("/usr/lib/postgresql")   # Debian's server package: one folder per major version
 HBA = """local all all trust
 host all secret 127.0.0.1/32 scram-sha-256
 host all all 127.0.0.1/32 trust
@@ -26,8 +26,8 @@ host all all 127.0.0.1/32 trust
 def binaries() -> Path | None:
     """The folder holding initdb, pg_ctl and postgres; None when the machine has no PostgreSQL."""
     found = shutil.which("initdb")
-    folder = Path(found).resolve().parent if found else DEBIAN_BIN
-    return folder if all((folder / b).is_file() for b in ("initdb", "pg_ctl", "postgres")) else None
+    folders = [Path(found).resolve().parent] if found else sorted(DEBIAN_BINS.glob("*/bin"), reverse=True)
+    return next((f for f in folders if all((f / b).is_file() for b in ("initdb", "pg_ctl", "postgres"))), None)
 
 
 def _free_port() -> int:
@@ -66,7 +66,7 @@ class PgServer:
 def pg_server():
     folder_bin = binaries()
     if folder_bin is None:
-        raise FileNotFoundError("no PostgreSQL server binaries (initdb) on PATH or in /usr/lib/postgresql/15/bin")
+        raise FileNotFoundError("no PostgreSQL server binaries (initdb) on PATH or in /usr/lib/postgresql/*/bin")
     folder = Path(tempfile.mkdtemp(dir="/tmp", prefix="mbv3bench-pg-"))
     as_user: list[str] = []
     if os.geteuid() == 0:
