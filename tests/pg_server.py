@@ -63,7 +63,8 @@ class PgServer:
 
 
 @contextmanager
-def pg_server():
+def pg_server(durable: bool = False):
+    """DURABLE: sync every commit to disk, as a real server does (the tests' server does not: faster)."""
     folder_bin = binaries()
     if folder_bin is None:
         raise FileNotFoundError("no PostgreSQL server binaries (initdb) on PATH or in /usr/lib/postgresql/*/bin")
@@ -81,10 +82,12 @@ def pg_server():
             raise RuntimeError(f"{args[0]} failed: {done.stderr.strip()[-2000:]}")
 
     try:
-        run(str(folder_bin / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+        run(str(folder_bin / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+            *([] if durable else ["--no-sync"]))
         (data / "pg_hba.conf").write_text(HBA)   # root writes it; the server only reads it
         run(str(folder_bin / "pg_ctl"), "-D", str(data), "-w", "-l", str(folder / "log"), "-o",
-            f"-h 127.0.0.1 -p {port} -k {folder} -c fsync=off -c password_encryption=scram-sha-256", "start")
+            f"-h 127.0.0.1 -p {port} -k {folder} -c fsync={'on' if durable else 'off'}"
+            " -c password_encryption=scram-sha-256", "start")
         try:
             server = PgServer(port, folder)
             server.sql(f"CREATE ROLE secret LOGIN PASSWORD '{PASSWORD}'")
