@@ -10,7 +10,7 @@ from .core.errors import DeviceLost, UserError, cut
 from .core.registry import EXPORT_FORMATS, PRECISIONS, RUNTIMES
 from .core.registry import DEFAULT_RUNTIMES
 from .options import measure_options as _measure_options, measuring_options as _measuring_options
-from .options import open_target as _open_target
+from .options import db_option as _db_option, open_target as _open_target
 
 REBUILD_HELP = "Export again even if the cache has it (also replaces a corrupted cache entry)."
 
@@ -202,8 +202,7 @@ def _split(values: str) -> list[str]:
                    "int8 runs on litert only.")
 @_measuring_options
 @click.option("--per-layer/--no-per-layer", default=True, show_default=True, help="Profile per-layer times too.")
-@click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False),
-              help="The results store (SQLite).")
+@_db_option()
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the results JSON here.")
 @click.option("--out-dir", default="reports", show_default=True, type=click.Path(file_okay=False),
               help="Where the results JSON and per-layer CSV go.")
@@ -247,9 +246,9 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
     from .export.artifacts import artifact_dir, tool_versions
 
     read = {**_read_specs(cells), **target_inputs(device, kw)}
-    check_not_input("--db", db, read)
+    check_not_input("--db", db.file, read)
     if json_out:   # first: a refused path leaves no folder made behind
-        check_output("--json", json_out, inputs={"--db": db, **read})
+        check_output("--json", json_out, inputs={"--db": db.file, **read})
     check_folder("--out-dir", out_dir)
     check_folder("the artifact cache", artifact_dir())
     with Store(db) as store:
@@ -292,8 +291,9 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
             click.echo(f"error: could not write {'; '.join(unwritten)}", err=True)
         if not_stored is not None:
             kept = " and ".join(str(path) for what, path in written if what != "per-layer") or "no file"
-            click.echo(f"error: {not_stored}; stopped there: the {len(results)} result(s) measured are in {kept}",
-                       err=True)
+            stored = sum(1 for r in results if r.id is not None)
+            click.echo(f"error: {not_stored}; stopped there: the {len(results)} result(s) measured are in {kept} "
+                       f"({stored} of them stored in {db})", err=True)
         if unwritten or not_stored is not None:
             sys.exit(3)
         failed = [r for r in results if not r.ok]
@@ -370,12 +370,16 @@ from .commands.devices import devices, ingest  # noqa: E402
 from .commands.farm import farm  # noqa: E402
 from .compare.commands import baseline, compare  # noqa: E402
 from .lut.commands import lut  # noqa: E402
+from .commands.history import history  # noqa: E402
+from .commands.store import store  # noqa: E402
 main.add_command(devices)
 main.add_command(ingest)
 main.add_command(compare)
 main.add_command(baseline)
 main.add_command(lut)
 main.add_command(farm)
+main.add_command(history)
+main.add_command(store)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,24 @@ from .core.errors import UserError
 from .core.registry import PROTOCOL, STATISTICS, ProtocolDefaults
 
 MAX_THREADS = 256
+DB_HELP = "The results store: an SQLite file, or a PostgreSQL URL postgresql://USER@HOST[:PORT]/DATABASE."
+
+
+def db_address(ctx, param, value):
+    from .store import DB_ALLOWED, store_address
+
+    address = store_address(value)
+    if address.file is not None and address.file.is_dir():
+        raise UserError(f"--db {address} is a folder; allowed: {DB_ALLOWED}")
+    return address
+
+
+def db_option(help: str = DB_HELP):
+    """--db: the one option for the results store, made a store.StoreAddress (a bad URL is one line)."""
+    from .store.address import DEFAULT_DB
+
+    return click.option("--db", default=str(DEFAULT_DB), show_default=True, metavar="PATH|URL", callback=db_address,
+                        help=help)
 
 
 MEASURED_STATISTIC = ("What each cell is headlined by, of its block medians (also the interval --target-ci "

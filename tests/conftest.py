@@ -132,3 +132,42 @@ def two_variants(artifact, monkeypatch, tmp_path):
     monkeypatch.setattr(runner, "get_artifact", lambda v, fmt, **kw: replace(artifact, path=copy, variant=OTHER)
                         if str(v) == OTHER else real(v, fmt, **kw))
     return copy
+
+
+@pytest.fixture(scope="session")
+def pg():
+    """A real PostgreSQL server on 127.0.0.1 for the session (tests/pg_server.py), stopped at the end;
+    skipped, saying why, only on a machine without PostgreSQL's binaries (.ci/run installs them)."""
+    from pg_server import binaries, pg_server
+
+    if binaries() is None:
+        pytest.skip("no PostgreSQL server binaries here (initdb, pg_ctl, postgres): install Debian's postgresql")
+    with pg_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_db(request, tmp_path):
+    """A new, empty results store of each backend: an SQLite path, or a fresh database's URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "r.sqlite")
+    return request.getfixturevalue("pg").new_database()
+
+
+def raw_sql(db: str, *statements: str, args=()) -> list[tuple]:
+    """Statements run on a store behind the tool's back (as another version or another tool would),
+    committed; the last one's rows."""
+    if db.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(db, autocommit=True) as con:
+            for s in statements:
+                cur = con.execute(s.replace("?", "%s"), args) if args else con.execute(s)
+            return cur.fetchall() if cur.description else []
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(db)) as con, con:
+        for s in statements:
+            cur = con.execute(s, args)
+        return cur.fetchall()

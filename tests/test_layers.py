@@ -119,6 +119,8 @@ def test_the_checker_sees_an_upward_import():
     ["lut", "sample", "--space", "ofa_mobilenet_v3", "-n", "3"],
     ["lut", "predict", "ofa_mobilenet_v3:d=22222,res=160", "--lut", str(LUT)],
     ["ingest", str(FIXTURES / "07_litert-new-format_xnnpack-ops_fc-fp32-sme2.txt"), "--db", "{tmp}/i.sqlite"],
+    ["store", "info", "{tmp}/empty.sqlite"], ["store", "copy", "{tmp}/empty.sqlite", "{tmp}/copy.sqlite"],
+    ["history", "mobilenet_v3_small", "--db", "{tmp}/empty.sqlite"],
 ])
 def test_read_only_commands_never_import_torch(tmp_path, args):
     code = ("import sys\nfrom mbv3bench.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"

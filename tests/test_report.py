@@ -136,7 +136,7 @@ def test_missing_figure_data_names_the_runs(tmp_path, cli):
 def test_roofline_without_calibration_on_a_phone_says_so(db, tmp_path):
     with Store(db) as store:
         fill(store, ["mobilenet_v3_large"], "litert")
-        store.db.execute("UPDATE measurements SET device='pixel1'")
+        store.query("UPDATE measurements SET device='pixel1'")
         ctx = plots.Context(store, "pixel1", "litert", load_accuracy(), load_paper_latency(), None)
         assert plots.draw("roofline", tmp_path / "r.png", ctx).read_bytes()[:8] == PNG_SIGNATURE
 

@@ -9,6 +9,7 @@ import click
 
 from ..core.errors import UserError
 from ..core.untrusted import MiB, read_bytes
+from ..options import db_option
 
 LOG_LIMIT = 64 * MiB    # a log with per-op tables of a large model is a few MB
 from ..targets.android.transport import MODES
@@ -163,8 +164,7 @@ def log_result(log, *, variant: str, device: str, source: str):
 @click.argument("logfile", type=click.Path(exists=True, dir_okay=False))
 @click.option("--device", default="external", show_default=True, help="The device the log was run on.")
 @click.option("--variant", help="The variant measured (default: the log file's name).")
-@click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False),
-              help="The results store (SQLite).")
+@db_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (the run JSON's result shape).")
 def ingest(logfile: str, device: str, variant: str | None, db: str, as_json: bool):
     """Store a benchmark_model log run elsewhere (any benchmark_model version) in the results store."""
@@ -173,7 +173,7 @@ def ingest(logfile: str, device: str, variant: str | None, db: str, as_json: boo
     from ..store import Store, measurement_key
     from ..targets.android.benchmark_log import BenchmarkLogError, parse_benchmark_log
 
-    check_not_input("--db", db, {"LOGFILE": logfile})
+    check_not_input("--db", db.file, {"LOGFILE": logfile})
     path = Path(logfile)
     data = read_bytes(path, LOG_LIMIT, "a benchmark_model log")
     try:

@@ -24,6 +24,24 @@ def provenance(versions: dict | None) -> dict:
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
+def revisions_on(branch: str, where: Path | None = None) -> set[str]:
+    """Every commit on BRANCH (reachable from it) in the checkout the store's runs recorded their
+    revisions from: this tool's own, as `git_rev()` reads it."""
+    import subprocess
+
+    from ..core.errors import UserError
+
+    where = where or Path(__file__).resolve().parent
+    try:
+        done = subprocess.run(["git", "rev-list", branch, "--"], capture_output=True, text=True, timeout=60, cwd=where)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise UserError(f"--from-db {branch}: cannot ask git which commits are on it ({e})") from None
+    if done.returncode:
+        why = (done.stderr.strip().splitlines() or ["no reason given"])[0][:160]
+        raise UserError(f"--from-db {branch}: not a branch or revision of the checkout {where} (git: {why})")
+    return set(done.stdout.split())
+
+
 def merged_versions(recorded: list[dict]) -> dict:
     """One package -> version map of several runs: a package they disagree on keeps every version
     (`2.2.0 | 2.3.0`), so a comparison sees it differ from any single one."""

@@ -13,7 +13,7 @@ import click
 
 from ..core.errors import UserError, one_line
 from ..core.registry import PROTOCOL
-from ..options import measure_options, measuring_options, statistic_option, target_inputs
+from ..options import db_option, measure_options, measuring_options, statistic_option, target_inputs
 
 METRICS = ("time", "instructions")
 DEFAULT_THRESHOLD = {"time": 2.0, "instructions": 1.0}   # time: 2x the A-vs-A spread seen here (benchmarks/false_alarms.py)
@@ -73,8 +73,7 @@ def _never_a_regression(command):
 @click.option("--summary", type=click.Path(dir_okay=False), help="Also append the Markdown table to this file "
               "(e.g. $GITHUB_STEP_SUMMARY).")
 @click.option("--device", default="local", show_default=True, help="--ab: where to measure.")
-@click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False),
-              help="--ab: the results store the measurements go into.")
+@db_option("--ab: the results store the measurements go into (an SQLite file or a PostgreSQL URL).")
 @statistic_option(None, f"Time by this statistic of the block medians: --ab measures by it (default "
                         f"{PROTOCOL.statistic}); saved files are read by it, each result from its blocks "
                         "(default: as each cell of BASELINE was recorded).")
@@ -95,10 +94,10 @@ def compare(files, ab, runtimes, metric, threshold, reference, fmt, summary, dev
     if ab:
         options = measure_options(kw, device, statistic=statistic or PROTOCOL.statistic, metric=metric)
         models.update(target_inputs(device, kw))
-        check_not_input("--db", db, models)
+        check_not_input("--db", db.file, models)
     if summary:   # before anything is read or measured: a verdict is never lost to a bad path
         check_output("--summary", summary, inputs={**dict(zip(("BASELINE", "CURRENT"), files)), **models,
-                                                   **({"--db": db} if ab else {})})
+                                                   **({"--db": db.file} if ab else {})})
     if ab:
         from .ab import compare_ab
 
@@ -127,46 +126,55 @@ def baseline():
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--from", "source", type=click.Path(dir_okay=False, exists=True),
               help="A run's results JSON (run --json FILE); default: the store's latest results.")
-@click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False))
+@db_option()
 @click.option("--device", default="local", show_default=True, help="With the store: whose results.")
 @click.option("--runtime", help="With the store: only this runtime.")
 @click.option("--models", help="With the store: only these comma-separated variants.")
-def baseline_save(file, source, db, device, runtime, models):
+@click.option("--from-db", "branch", metavar="BRANCH",
+              help="The store's latest result of each cell measured at a git revision on BRANCH (e.g. main), "
+                   "not merely the latest.")
+def baseline_save(file, source, db, device, runtime, models, branch):
     """Write FILE: the results and where they came from."""
     from ..core.output import check_output, dumps, write_atomic
     from .baseline import baseline_document
 
-    check_output("FILE", file, inputs={"--from": source, "--db": db})
+    check_output("FILE", file, inputs={"--from": source, "--db": db.file})
+    if source and branch:
+        raise UserError("give either --from RUN.json or --from-db BRANCH, not both")
     if source:
         from .saved import load_document
 
         doc = load_document(source)
         results, described, origin, versions = doc.results, doc.device, str(source), doc.versions
     else:
-        results, described, origin, versions = _from_store(db, device, runtime, models)
+        results, described, origin, versions = _from_store(db, device, runtime, models, branch)
     if not results:
         raise UserError(f"nothing to save: no successful result in {source or db}"
-                        + ("" if source else f" for device {device}"))
+                        + ("" if source else f" for device {device}") + (f" measured on {branch}" if branch else ""))
     write_atomic(Path(file), dumps(baseline_document(results, described, origin, versions)) + "\n", "FILE")
     click.echo(f"wrote {file}: {len(results)} result(s) on {described.get('name', device)}, from {origin}")
 
 
-def _from_store(db, device, runtime, models):
-    """The store's latest result of each cell, with the versions and the device's description its
-    runs recorded (the device as described now only where a run recorded none)."""
+def _from_store(db, device, runtime, models, branch=None):
+    """The store's latest result of each cell (of those measured at a revision on BRANCH), with the
+    versions and the device's description its runs recorded (the device as described now only
+    where a run recorded none)."""
     from ..core.registry import check_runtime
     from ..store import Store
     from ..targets import TargetOptions, open_target
     from ..targets.profiles import load_device
     from ..zoo.spec import parse_variant, split_variant_list
-    from .baseline import merged_versions
+    from .baseline import merged_versions, revisions_on
 
     profile = load_device(device)
     wanted = {str(parse_variant(v)) for v in split_variant_list(models)} if models else None
+    runtime = check_runtime(runtime) if runtime else None
+    on_branch = revisions_on(branch) if branch else None
     with Store(db, readonly=True) as store:
-        latest = {(r.variant, r.runtime, r.format): r   # ordered by id: the last is the latest
-                  for r in store.measurements(device=device, runtime=check_runtime(runtime) if runtime else None)
-                  if wanted is None or r.variant in wanted}
+        found = (store.measurements(device=device, runtime=runtime) if branch is None else
+                 [r for r, run in store.history(None, device=device, runtime=runtime) if run.get("git_rev") in on_branch])
+        latest = {(r.variant, r.runtime, r.format): r   # oldest first: the last is the latest
+                  for r in found if wanted is None or r.variant in wanted}
         results = list(latest.values())
         runs = store.runs_of([r.id for r in results])
     recorded = [runs.get(r.id, {}) for r in results]
@@ -174,7 +182,8 @@ def _from_store(db, device, runtime, models):
     if described is None:
         described = (open_target(TargetOptions(device)).describe() if profile["kind"] == "local"
                      else {"name": device, **profile})
-    return results, described, f"store {db}", merged_versions(recorded)
+    origin = f"store {db}" + (f", the latest measured on {branch}" if branch else "")
+    return results, described, origin, merged_versions(recorded)
 
 
 @baseline.command("show")

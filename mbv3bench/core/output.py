@@ -91,9 +91,11 @@ def _not_an_input(path: Path, target: Path, what: str, inputs: Inputs) -> None:
                             "it would destroy it; give another path")
 
 
-def check_not_input(what: str, path: str | Path, inputs: Inputs) -> None:
+def check_not_input(what: str, path: str | Path | None, inputs: Inputs) -> None:
     """Before any work: PATH, a file the command changes in place (a results store), is none of
-    its INPUTS."""
+    its INPUTS (None: no file, e.g. a store on a server)."""
+    if path is None:
+        return
     _not_an_input(Path(path), Path(os.path.realpath(path)), what, inputs)
 
 

@@ -11,7 +11,8 @@ import click
 
 from ..core.errors import UserError
 from ..core.registry import PRECISIONS, PROTOCOL, RUNTIMES
-from ..options import FARM_OPTION, PHONE_OPTIONS, measure_options, measuring_options, open_target, target_inputs, target_options
+from ..options import (FARM_OPTION, PHONE_OPTIONS, db_option, measure_options, measuring_options, open_target,
+                       target_inputs, target_options)
 
 ROUNDS = 3   # end-to-end measurements of a network, the fastest kept (measuring.py says why)
 # ~100 blocks of well under a millisecond each: a shorter protocol than a network's, so a table
@@ -19,8 +20,7 @@ ROUNDS = 3   # end-to-end measurements of a network, the fastest kept (measuring
 # a table keeps each block's p10 (measuring.py says why)
 LUT_PROTOCOL = replace(PROTOCOL, runs=20, min_secs=0.2, warmup_runs=5, warmup_secs=0.1, profile_runs=10, processes=2,
                        statistic="p10")
-DB = click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False),
-                  help="The results store (SQLite): every block and network measured goes in.")
+DB = db_option("The results store (an SQLite file or a PostgreSQL URL): every block and network measured goes in.")
 EXPORT_JOBS = click.option("--export-jobs", type=click.IntRange(min=1),
                            help="Models exported at once, in fresh processes, before anything is measured "
                                 "(default: the cores this process may use).")
@@ -97,7 +97,7 @@ def _measured(title: str, variants: list[str], how, store, *, resume: bool, doc:
                                    retries=doc.get("retries", 0), rounds=rounds, export_jobs=_jobs(export_jobs),
                                    on_exported=on_exported, on_event=on_event, on_progress=on_progress)
     except KeyboardInterrupt:
-        click.echo(f"interrupted: finished measurements are stored in {store.path}; run again with --resume", err=True)
+        click.echo(f"interrupted: finished measurements are stored in {store.address}; run again with --resume", err=True)
         sys.exit(130)
 
 
@@ -156,8 +156,8 @@ def build_command(space, resolutions, runtime, precision, device, output, resume
     device_runtimes(load_device(device)["kind"], device, [runtime])
     res = _ints(resolutions, "--res")
     read = {f"the spec of {space}": spec_path(space), **target_inputs(device, kw)}
-    check_not_input("--db", db, read)
-    check_output("-o", output, inputs={"--db": db, **read})
+    check_not_input("--db", db.file, read)
+    check_output("-o", output, inputs={"--db": db.file, **read})
     check_folder("the artifact cache", artifact_dir())
     blocks = table.plan(space, res)
     stages = sum(1 for key, *_ in blocks if key[2] is not None)
@@ -245,8 +245,8 @@ def fit_command(lut_path, count, seed, kind, device, db, resume, rounds, export_
     from . import table
 
     read = target_inputs(device, kw)
-    check_not_input("--db", db, read)
-    check_output("--lut", lut_path, inputs={"--db": db, **read})   # the table is written back in place
+    check_not_input("--db", db.file, read)
+    check_output("--lut", lut_path, inputs={"--db": db.file, **read})   # the table is written back in place
     doc = table.load(lut_path)
     with Store(db) as store:
         how = table.how_of(doc, _lut_target(doc, device, kw))
@@ -281,8 +281,8 @@ def validate_command(lut_path, count, seed, reference, plot_path, as_json, devic
 
     plot_path = Path(plot_path or Path(lut_path).with_suffix("").as_posix() + f"-validate-{seed}.png")
     read = {"--lut": lut_path, **target_inputs(device, kw)}
-    check_not_input("--db", db, read)
-    check_output("--plot", plot_path, inputs={"--db": db, **read})
+    check_not_input("--db", db.file, read)
+    check_output("--plot", plot_path, inputs={"--db": db.file, **read})
     doc = table.load(lut_path)
     archs = sample(doc["space"], count, seed, doc["resolutions"])
     ref = str(parse_variant(reference)) if reference else None

@@ -10,12 +10,11 @@ import click
 from ..core.errors import UserError
 from ..core.output import check_folder, check_not_input, check_output, write_atomic
 from ..core.registry import PROTOCOL, check_runtime
-from ..options import measure_options, measuring_options, statistic_option
+from ..options import db_option, measure_options, measuring_options, statistic_option
 
 TABLE_NUMBERS = ("3", "4", "5", "6", "7")
 FIGURE_FILES = {"1": "figure1", "2": "figure2", "7": "figure7", "8": "figure8", "9": "figure9",
                 "layers": "layers", "roofline": "roofline"}
-DB_HELP = "The results store (SQLite)."
 ACCURACY_HELP = "A CSV (variant,precision,top1[,source]) adding or overriding published top-1 values."
 STATISTIC = statistic_option(PROTOCOL.statistic, "What each cell shows, of its block medians: every stored "
                              "measurement is read by it (from its blocks), and --measure measures by it.")
@@ -45,7 +44,7 @@ def _session(db: str, accuracy_file: str | None, *, writes: bool = False):
               help="Device whose measurements fill the table; repeat for several.")
 @click.option("--runtime", default="litert", show_default=True, help="litert (the paper's TFLite) | onnxruntime | torch.")
 @click.option("--format", "fmt", type=click.Choice(("md", "csv", "tex", "json")), default="md", show_default=True)
-@click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False), help=DB_HELP)
+@db_option()
 @click.option("--accuracy", "accuracy_file", type=click.Path(dir_okay=False), help=ACCURACY_HELP)
 @click.option("--measure", is_flag=True, help="First measure the rows the store lacks (on each --device).")
 @STATISTIC
@@ -90,7 +89,7 @@ def _context(store, accuracy, paper, device, runtime, figure, recalibrate, stati
 @click.option("--device", default="local", show_default=True)
 @click.option("--runtime", help="One runtime (default litert); for --figure layers a comma-separated list "
                                 "(default: every runtime measured).")
-@click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False), help=DB_HELP)
+@db_option()
 @click.option("--accuracy", "accuracy_file", type=click.Path(dir_okay=False), help=ACCURACY_HELP)
 @click.option("--measure", is_flag=True, help="First measure what the figure lacks.")
 @click.option("--models", help="Comma-separated variants for layers and roofline "
@@ -109,8 +108,8 @@ def plot(figure, output, device, runtime, db, accuracy_file, measure, models, re
         raise UserError(f"--runtime takes one runtime for figure {figure}; several only for --figure layers")
     model_list = split_variant_list(models) if models else None
     out = Path(output or f"reports/{FIGURE_FILES[figure]}.png")
-    check_output("-o", out, inputs={"--db": db, "--accuracy": accuracy_file}, create_folder=output is None)
-    check_not_input("--db", db, {"--accuracy": accuracy_file})
+    check_output("-o", out, inputs={"--db": db.file, "--accuracy": accuracy_file}, create_folder=output is None)
+    check_not_input("--db", db.file, {"--accuracy": accuracy_file})
     with _session(db, accuracy_file, writes=measure or figure == "roofline") as (store, accuracy, paper):
         if measure:
             for rt in runtimes:
@@ -130,7 +129,7 @@ def _report_files() -> list[str]:
 @click.option("--device", default="local", show_default=True)
 @click.option("--runtime", default="litert", show_default=True)
 @click.option("-o", "--out-dir", default="reports/latest", show_default=True, type=click.Path(file_okay=False))
-@click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False), help=DB_HELP)
+@db_option()
 @click.option("--accuracy", "accuracy_file", type=click.Path(dir_okay=False), help=ACCURACY_HELP)
 @click.option("--measure", is_flag=True, help="First measure what the tables and figures lack.")
 @STATISTIC
@@ -145,7 +144,7 @@ def report(device, runtime, out_dir, db, accuracy_file, measure, statistic, **kw
     runtime = check_runtime(runtime)
     out = Path(out_dir)
     check_folder("-o", out)
-    check_output("-o", *(out / name for name in _report_files()), inputs={"--db": db, "--accuracy": accuracy_file})
+    check_output("-o", *(out / name for name in _report_files()), inputs={"--db": db.file, "--accuracy": accuracy_file})
     made, skipped = [], []
     with _session(db, accuracy_file, writes=measure) as (store, accuracy, paper):
         if measure:   # what this runtime has a format for: a table it cannot fill is skipped below

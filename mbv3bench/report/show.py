@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import click
 
+from ..options import db_option
+
 
 def _lines(value, indent: str = "  ") -> list[str]:
     """A nested mapping as indented `key: value` lines; long texts (raw logs) stay whole."""
@@ -23,8 +25,7 @@ def _lines(value, indent: str = "  ") -> list[str]:
 
 @click.command()
 @click.argument("measurement_id", type=click.IntRange(1, 2**63 - 1), metavar="ID")   # SQLite's largest INTEGER
-@click.option("--db", default="reports/results.sqlite", show_default=True, type=click.Path(dir_okay=False),
-              help="The results store (SQLite).")
+@db_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the result document (the JSON envelope).")
 def show(measurement_id, db, as_json):
     """Everything the store keeps about measurement ID (the `id` of a result; `run` and `ingest` print it)."""
