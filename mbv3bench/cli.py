@@ -41,6 +41,9 @@ class _Cli(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except DeviceLost as e:   # a measurement failed: what finished is stored, --resume measures the rest
+            click.echo(f"error: {e}", err=True)
+            sys.exit(1)
         except UserError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(2)
@@ -265,10 +268,6 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
                 click.echo(f"interrupted: {sum(1 for r in display.done if r.ok)} finished "
                            f"measurement(s) are in {db}; run again with --resume to continue", err=True)
                 sys.exit(130)
-            except DeviceLost as e:   # every finished group is stored; --resume measures the rest
-                display.live.stop()
-                click.echo(f"error: {e}", err=True)
-                sys.exit(1)
             except NotStored as e:   # the store failed (full, locked...): what was measured is written below
                 results, not_stored = e.results, e
         text = dumps(envelope(results, target.describe(), protocol=protocol.as_dict(), versions=tool_versions()))

@@ -277,13 +277,13 @@ def _model_bytes(subject: Subject) -> int:
     return 2 * weights + MODEL_OVERHEAD_BYTES   # weights as read, and repacked by the runtime
 
 
-def _chunks(items: list[_Item], budget: int | None) -> list[list[_Item]]:
-    """Consecutive pieces of at most MAX_GROUP cells whose models fit in memory together."""
+def _chunks(items: list[_Item], budget: int | None, most: int = MAX_GROUP) -> list[list[_Item]]:
+    """Consecutive pieces of at most `most` cells whose models fit in memory together."""
     chunks: list[list[_Item]] = []
     used = 0
     for it in items:
         size = _model_bytes(it.subject)
-        if not chunks or len(chunks[-1]) >= MAX_GROUP or (budget is not None and used + size > budget):
+        if not chunks or len(chunks[-1]) >= most or (budget is not None and used + size > budget):
             chunks.append([])
             used = 0
         chunks[-1].append(it)
@@ -294,9 +294,11 @@ def _chunks(items: list[_Item], budget: int | None) -> list[list[_Item]]:
 def run_grid(cells: list[Cell], target: Target, protocol: Protocol, settings: Settings, store: Store, *,
              resume: bool, on_event: Callable[[str, Cell, Result | None], None] = lambda *a: None,
              on_progress: Callable[[Snapshot], None] | None = None, metric: str = "time",
-             rebuild: bool = False) -> list[Result]:
+             rebuild: bool = False, independent: bool = False) -> list[Result]:
     """Measures every cell, the cells of runtimes sharing a worker together; returns the results (stored ones for
-    cells --resume skips), each stored the moment its group finishes. A group that fails is measured
+    cells --resume skips), each stored the moment its group finishes. `independent`: the cells are
+    not compared with each other (a lookup table's blocks), so a target with several devices
+    measures each on whichever device is free, not in groups. A group that fails is measured
     again cell by cell, so only the failing cell is recorded as an error; Ctrl-C or a lost phone
     stores what the finished processes (phone: rounds) measured, then stops."""
     run_id = store.start_run({**tool_versions(), "device": target.describe()})
@@ -361,6 +363,6 @@ def run_grid(cells: list[Cell], target: Target, protocol: Protocol, settings: Se
                 on_event("skipped", cell, results[cell])
             else:
                 todo.append(_Item(cell, subject, s, key))
-        chunks += _chunks(todo, budget)
+        chunks += _chunks(todo, budget, 1 if independent and target.parallel else MAX_GROUP)
     measure_chunks(chunks)
     return [results[c] for c in cells]

@@ -53,7 +53,7 @@ def measure(variants: list[str], how: Measuring, store: Store, *, resume: bool,
     if not cells:
         raise UserError(f"runtime {how.runtime} has no {how.precision} format")
     return run_grid(cells, how.target, how.protocol, how.settings, store, resume=resume, on_event=on_event,
-                    on_progress=on_progress)
+                    on_progress=on_progress, independent=True)
 
 
 def export_all(variants: list[str], fmt: str, jobs: int, on_done: Callable[[str], None] = lambda v: None) -> None:

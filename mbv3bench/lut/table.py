@@ -47,7 +47,15 @@ def entry(result: Result, ofa, statistic: str) -> dict:
     ms, ci = value_of(result, statistic)
     return {"ms": ms, "ci95_ms": list(ci), "median_ms": lat.median, "mean_ms": lat.mean, "std_ms": lat.std,
             "n": result.n, "noisy": result.noisy, "madds": result.madds, "ofa_key": ofa.key, "ofa_share": ofa.share,
-            "measurement_id": result.id}
+            "measurement_id": result.id, **_measured_by(result)}
+
+
+def _measured_by(result: Result) -> dict:
+    """Which of a farm's devices measured the block (a single device's table names it once, in "device")."""
+    state = result.device_state or {}
+    if "farm_device" not in state:
+        return {}
+    return {"measured_by": {"serial": state.get("serial"), "host": state.get("host"), "core": state.get("core")}}
 
 
 def build(space: str, resolutions: list[int], how: Measuring, store: Store, *, resume: bool,

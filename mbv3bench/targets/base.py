@@ -56,6 +56,9 @@ class Target(ABC):
     kind: ClassVar[str]
     name: str                 # the device profile's name: what results are stored under
     core: int | None          # the pinned core; None where each device of a farm pins its own
+    # several devices measure its groups at once, each group on whichever is free: cells that are not
+    # compared with each other go one per group (the load balances; a device lost loses one)
+    parallel: ClassVar[bool] = False
 
     @abstractmethod
     def describe(self) -> dict:

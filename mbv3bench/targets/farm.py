@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import time
 from collections import deque
@@ -50,12 +51,19 @@ def connect(address: str) -> None:
 
     if ray.is_initialized():
         return
+    # Ray's core installs C handlers that end the process on SIGTERM at once; the tool's own
+    # (core/interrupts.py: stop cleanly, keep what finished) go back in after it
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         ray.init(address=address, namespace=KV_NAMESPACE, logging_level=logging.ERROR, log_to_driver=False,
                  configure_logging=True)
     except Exception as e:   # ConnectionError, or a RuntimeError naming what it found at the address
         raise UserError(f"cannot join the farm at {address}: {one_line(e)} (is `ray start --head` running "
                         "there, and RAY_AUTH_TOKEN its token?)") from None
+    finally:
+        for sig, handler in handlers.items():
+            if handler is not None:
+                signal.signal(sig, handler)
 
 
 def farm_nodes() -> list[dict]:
@@ -117,6 +125,7 @@ class _Run:
 
 class FarmTarget(Target):
     kind = "farm"
+    parallel = True
 
     def __init__(self, profile: dict, options: TargetOptions):
         self.name, self.address, self.core = profile["name"], options.farm, None

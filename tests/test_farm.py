@@ -1,0 +1,189 @@
+"""The device farm on a real Ray cluster (tests/farm_cluster.py: a head and `farm join`s on
+127.0.0.1 in a network namespace of this module's own), with simulated phones: the tests' ADB
+double on loopback running the benchmark_model stand-in."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from farm_cluster import Cluster, NoNamespace, loopback_namespace
+from phone_helpers import FAKE_BENCHMARK
+
+pytest.importorskip("ray")
+
+SPACES = REPO / "tests" / "fixtures" / "spaces"
+SPACE = "farm_space"
+BLOCKS = 10   # farm_space's distinct blocks at res 64
+PROTOCOL = ["--runs", "3", "--min-secs", "0", "--warmup-runs", "1", "--warmup-secs", "0", "--processes", "1",
+            "--target-ci", "0", "--retries", "0", "--export-jobs", "2"]
+COMMAND_TIMEOUT_S = 900
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    try:
+        namespace = loopback_namespace()
+        namespace.__enter__()
+    except NoNamespace as e:
+        pytest.skip(f"no network namespace for a Ray cluster on loopback only: {e}")
+    folder = tmp_path_factory.mktemp("farm")
+    env = {**os.environ, "MBV3BENCH_MODELS_DIR": str(SPACES), "RAY_USAGE_STATS_ENABLED": "0",
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    try:
+        c = Cluster(folder, env)
+        try:
+            yield c
+        finally:
+            c.stop()
+    finally:
+        namespace.__exit__(None, None, None)
+
+
+@pytest.fixture
+def phones(cluster):
+    """Two simulated Pixel 3s, each offered by a join of its own (two Ray nodes on this host)."""
+    from adb_double import AdbDeviceDouble
+
+    with AdbDeviceDouble(serial="FARM0001") as a, AdbDeviceDouble(serial="FARM0002") as b:
+        joins = [cluster.join("--device", "pixel3", "--serial", p.address, "--transport", "direct",
+                              "--benchmark-binary", str(FAKE_BENCHMARK)) for p in (a, b)]
+        try:
+            yield {a.address: joins[0], b.address: joins[1]}
+        finally:
+            for j in joins:
+                cluster.leave(j)
+
+
+def _build(cluster, tmp_path, *extra):
+    return cluster.command("lut", "build", "--space", SPACE, "--res", "64", "--runtime", "litert", "--device", "pixel3",
+                           "--farm", cluster.address, "-o", str(tmp_path / "t.json"), "--db", str(tmp_path / "t.sqlite"),
+                           *PROTOCOL, *extra)
+
+
+def _stored(db: Path, with_time: bool = False) -> list[tuple]:
+    """(key, device_state[, created_at]) of every measurement in the store, read without writing it."""
+    if not db.exists():
+        return []
+    with sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True) as c:
+        try:
+            return [(k, json.loads(s or "{}"), *([t] if with_time else [])) for k, s, t in
+                    c.execute("SELECT key, device_state, created_at FROM measurements")]
+        except sqlite3.OperationalError:   # the tables are not made yet
+            return []
+
+
+def _finish(proc, timeout=COMMAND_TIMEOUT_S):
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def _wait_stored(db: Path, proc, enough) -> list[tuple[str, dict]]:
+    while proc.poll() is None:
+        rows = _stored(db)
+        if enough(rows):
+            return rows
+        time.sleep(0.2)
+    raise AssertionError(f"the build ended (exit {proc.returncode}) first: {proc.stderr.read()[-2000:]}")
+
+
+def test_status_lists_both_phones_idle(cluster, phones):
+    proc = cluster.command("farm", "status", cluster.address, "--json")
+    code, out, err = _finish(proc, 120)
+    assert code == 0, err
+    devices = [d for n in json.loads(out)["nodes"] for d in n["devices"]]
+    assert sorted(d["serial"] for d in devices) == sorted(phones)
+    assert {d["profile"] for d in devices} == {"pixel3"} and {d["state"] for d in devices} == {"idle"}
+    assert len({n["node_id"] for n in json.loads(out)["nodes"]}) == 2   # two joins on one host: two nodes
+
+
+def test_build_spreads_blocks_over_both_phones_and_misses_none(cluster, phones, tmp_path):
+    code, out, err = _finish(_build(cluster, tmp_path))
+    assert code == 0, err
+    doc = json.loads((tmp_path / "t.json").read_text())
+    assert len(doc["blocks"]) == BLOCKS
+    assert {b["measured_by"]["serial"] for b in doc["blocks"].values()} == set(phones)
+    rows = _stored(tmp_path / "t.sqlite")
+    assert len(rows) == BLOCKS and {s["serial"] for _, s in rows} == set(phones)
+    assert all(s["host"] for _, s in rows)
+    code, out, err = _finish(cluster.command("farm", "status", cluster.address, "--json"), 120)
+    measured = {d["serial"]: d["measured"] for n in json.loads(out)["nodes"] for d in n["devices"]}
+    assert sum(measured.values()) >= BLOCKS and all(measured.values())
+
+
+def test_a_join_killed_mid_build_leaves_every_block_to_the_other(cluster, phones, tmp_path):
+    doomed, survivor = list(phones)
+    proc = _build(cluster, tmp_path)
+    _wait_stored(tmp_path / "t.sqlite", proc, lambda rows: any(s["serial"] == doomed for _, s in rows))
+    cluster.kill(phones[doomed])
+    killed_at = time.time()
+    code, out, err = _finish(proc)
+    assert code == 0, err
+    doc = json.loads((tmp_path / "t.json").read_text())
+    assert len(doc["blocks"]) == BLOCKS
+    rows = _stored(tmp_path / "t.sqlite", with_time=True)
+    assert len(rows) == len({k for k, _, _ in rows}) == BLOCKS   # every block, none measured twice
+    assert {s["serial"] for _, s, _ in rows} == {doomed, survivor}
+    after = [s["serial"] for _, s, t in rows if t > killed_at]
+    assert survivor in after and doomed not in after[1:]   # one result of the dead phone may arrive as it dies
+
+
+def test_interrupted_build_resumed_measures_nothing_twice(cluster, phones, tmp_path):
+    db = tmp_path / "t.sqlite"
+    proc = _build(cluster, tmp_path)
+    before = _wait_stored(db, proc, lambda rows: len(rows) >= 2)
+    os.killpg(proc.pid, signal.SIGTERM)
+    code, out, err = _finish(proc)
+    assert code == 130, err
+    assert "run again with --resume" in err
+    stored = _stored(db)
+    assert len(before) <= len(stored) < BLOCKS
+    code, out, err = _finish(_build(cluster, tmp_path, "--resume"))
+    assert code == 0, err
+    assert f"({BLOCKS - len(stored)} measured, {len(stored)} from the store)" in out
+    keys = [k for k, _ in _stored(db)]
+    assert len(keys) == len(set(keys)) == BLOCKS
+
+
+def test_no_device_left_is_one_line_exit_1_and_resume_continues(cluster, tmp_path):
+    from adb_double import AdbDeviceDouble
+
+    db = tmp_path / "t.sqlite"
+    with AdbDeviceDouble(serial="FARM0003") as phone:
+        only = cluster.join("--device", "pixel3", "--serial", phone.address, "--transport", "direct",
+                            "--benchmark-binary", str(FAKE_BENCHMARK))
+        proc = _build(cluster, tmp_path)
+        _wait_stored(db, proc, lambda rows: len(rows) >= 1)
+        cluster.kill(only)
+        code, out, err = _finish(proc)
+    assert code == 1, (out, err, only.log.read_text()[-3000:])
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "no pixel3 device is left" in lines[0] and "--resume" in lines[0]
+    assert 1 <= len(_stored(db)) < BLOCKS
+
+
+def test_a_farm_without_the_profile_is_refused_before_measuring(cluster, tmp_path):
+    code, out, err = _finish(cluster.command("run", "--farm", cluster.address, "--device", "pixel4", "--models",
+                                             "mobilenet_v3_small", "--db", str(tmp_path / "r.sqlite")), 300)
+    assert code == 2 and "has no pixel4 device" in err and "farm status" in err
+    assert not (tmp_path / "r.sqlite").exists() or not _stored(tmp_path / "r.sqlite")
+
+
+def test_a_farm_address_nothing_listens_on_is_one_line(cli, tmp_path):
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    code, out, err = cli("farm", "status", f"127.0.0.1:{port}")
+    assert code == 2 and err.count("\n") == 1 and f"cannot reach the farm at 127.0.0.1:{port}" in err
+    code, out, err = cli("farm", "status", "nowhere")
+    assert code == 2 and "is not HOST:PORT" in err
