@@ -84,6 +84,9 @@ PHONE_LINK_OPTIONS = [
                       "direct (adb-shell over TCP or USB), auto (the server when it knows the phone)."),
     click.option("--benchmark-binary", type=click.Path(dir_okay=False),
                  help="Android: TFLite's benchmark_model for the phone (default: the device profile's)."),
+    click.option("--executorch-runner", type=click.Path(dir_okay=False),
+                 help="Android: ExecuTorch's executor_runner built for the phone (README: Phones, ExecuTorch; "
+                      "default: the device profile's)."),
     click.option("--cooldown-secs", type=float, help="Android: longest wait for a hot phone to cool down "
                                                      "(default: the device profile's)."),
 ]
@@ -95,7 +98,8 @@ PHONE_OPTIONS = [
 FARM_OPTION = click.option("--farm", metavar="ADDRESS",
                            help="Measure on every --device device of the Ray farm at ADDRESS (its head's HOST:PORT; "
                                 "see `mbv3bench farm`): groups go to whichever device is free.")
-_PHONE_DEFAULTS = {"serial": None, "transport": "auto", "benchmark_binary": None, "cooldown_secs": None}
+_PHONE_DEFAULTS = {"serial": None, "transport": "auto", "benchmark_binary": None, "executorch_runner": None,
+                   "cooldown_secs": None}
 
 
 def target_options(kw: dict, device: str, core: int | None = None):
@@ -153,9 +157,9 @@ def open_target(options):
 
 
 def target_inputs(device: str | None, kw: dict) -> dict:
-    """The files measuring on DEVICE reads (its profile, a phone's benchmark_model), as inputs no
+    """The files measuring on DEVICE reads (its profile, a phone's binaries), as inputs no
     output of the command may overwrite."""
     from .core.resources import device_dirs, find_yaml
 
     return {"the device profile": device and find_yaml(device_dirs(), device),
-            "--benchmark-binary": kw.get("benchmark_binary")}
+            "--benchmark-binary": kw.get("benchmark_binary"), "--executorch-runner": kw.get("executorch_runner")}
