@@ -102,8 +102,9 @@ _PHONE_DEFAULTS = {"serial": None, "transport": "auto", "benchmark_binary": None
                    "cooldown_secs": None}
 
 
-def target_options(kw: dict, device: str, core: int | None = None):
-    """Which device, on which core (`core`: a default under --core), reached how."""
+def target_options(kw: dict, device: str, core: int | None = None, runtimes: list[str] | tuple[str, ...] = ()):
+    """Which device, on which core (`core`: a default under --core), reached how, to measure which
+    runtimes."""
     from .measure.protocol import MAX_SECS
     from .targets.base import PhoneOptions, TargetOptions
     from .targets.profiles import load_device
@@ -124,11 +125,12 @@ def target_options(kw: dict, device: str, core: int | None = None):
         given = [k for k, v in phone.items() if v != _PHONE_DEFAULTS[k]]
         if given:
             raise UserError(f"--{given[0].replace('_', '-')} is a phone's option; device {device} is not a phone")
-    return TargetOptions(device, kw["core"] if kw["core"] is not None else core, PhoneOptions(**phone))
+    return TargetOptions(device, kw["core"] if kw["core"] is not None else core,
+                         PhoneOptions(**phone, runtimes=tuple(runtimes)))
 
 
 def measure_options(kw: dict, device: str, *, statistic: str | None = None, metric: str = "time",
-                    **settings):
+                    runtimes: list[str] | tuple[str, ...] = (), **settings):
     """The command line's measuring options as one checked object (runner.MeasureOptions);
     `statistic` where the command's own --statistic gives it, `settings` what a command sets itself
     (per_layer, group_depth, per_op)."""
@@ -141,7 +143,7 @@ def measure_options(kw: dict, device: str, *, statistic: str | None = None, metr
                         kw["profile_runs"], kw["processes"], kw["block_runs"], kw["target_ci"],
                         statistic or kw["statistic"]).validate()
     return MeasureOptions(
-        target=target_options(kw, device), protocol=protocol, metric=metric,
+        target=target_options(kw, device, runtimes=runtimes), protocol=protocol, metric=metric,
         settings=Settings(threads=kw["threads"], xnnpack=not kw["no_xnnpack"], ort_opt_level=kw["ort_opt_level"],
                           **settings))
 

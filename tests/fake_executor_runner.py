@@ -40,6 +40,7 @@ import time
 EVENT_TRACER = True        # -DEXECUTORCH_ENABLE_EVENT_TRACER=ON: --etdump_path exists, every run writes one
 PER_ITERATION = True       # v1.3.0 and later print each execution's time
 FAIL_EXECUTION = 0         # an Error code that method->execute() returns on the first execution (0: none)
+POSIX_PAL = True           # -DEXECUTORCH_PAL_DEFAULT=posix; False: the android presets' PAL, which logs to logcat
 PERFORMANT_CORES = 4       # what cpuinfo's get_num_performant_cores() says for --cpu_threads=-1
 
 FLAGS = {  # name: (parser, default, help), as DEFINE_* in executor_runner.cpp
@@ -63,6 +64,8 @@ class Abort(Exception):
 
 
 def log(level: str, line: int, message: str, source: str = "executor_runner.cpp") -> None:
+    if not POSIX_PAL:   # runtime/platform/default/android.cpp: __android_log_print, nothing on the shell
+        return
     us = int((time.monotonic() - START[0]) * 1e6)
     s, us = divmod(us, 1_000_000)
     m, s = divmod(s, 60)

@@ -29,6 +29,9 @@ class PhoneOptions:
     benchmark_binary: str | None = None
     executorch_runner: str | None = None
     cooldown_secs: float | None = None
+    # what the command will measure there: their binaries are pushed and checked as the phone opens,
+    # before anything is exported (a runtime not named here gets its binary when a cell needs it)
+    runtimes: tuple[str, ...] = ()
 
     @property
     def binaries(self) -> dict[str, str | None]:

@@ -71,6 +71,8 @@ class AdbTarget(DeviceTarget):
             self.core = self.large_cores[0] if core is None else core
             self._check_profile()
             self._run(f"mkdir -p {shlex.quote(self.workdir)}", QUICK_TIMEOUT_S, "setting up the work directory")
+            for runtime in phone.runtimes:
+                self._binary(runtime)
             # last: from here on close() has a mode to restore
             self.fixed_performance = clock.fixed_performance(
                 lambda command: self._run(command, QUICK_TIMEOUT_S, "the fixed performance switch"),
