@@ -232,9 +232,9 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
     from .zoo.spec import split_variant_list
 
     kind = load_device(device)["kind"]   # a bad device name fails before anything else
-    options = _measure_options(kw, device, metric=metric, per_layer=per_layer)
-    protocol, settings = options.protocol, options.settings
     runtimes = device_runtimes(kind, device, None if runtimes is None else _split(runtimes))
+    options = _measure_options(kw, device, metric=metric, per_layer=per_layer, runtimes=runtimes)
+    protocol, settings = options.protocol, options.settings
     cells = plan_grid(split_variant_list(models), runtimes, _split(precision))
     if not cells:
         raise UserError("nothing to measure: --models, --runtimes and --precision leave an empty grid")
@@ -328,7 +328,7 @@ def profile(model, runtime, device, group_depth, per_op, as_json, rebuild, **kw)
 
     if group_depth and per_op:
         raise UserError("--group-depth and --per-op exclude each other")
-    options = _measure_options(kw, device, group_depth=group_depth, per_op=per_op)
+    options = _measure_options(kw, device, group_depth=group_depth, per_op=per_op, runtimes=[runtime] if runtime else [])
     protocol, settings = options.protocol, options.settings
     if runtime is not None:
         device_runtimes(load_device(device)["kind"], device, [runtime])

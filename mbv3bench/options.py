@@ -84,6 +84,9 @@ PHONE_LINK_OPTIONS = [
                       "direct (adb-shell over TCP or USB), auto (the server when it knows the phone)."),
     click.option("--benchmark-binary", type=click.Path(dir_okay=False),
                  help="Android: TFLite's benchmark_model for the phone (default: the device profile's)."),
+    click.option("--executorch-runner", type=click.Path(dir_okay=False),
+                 help="Android: ExecuTorch's executor_runner built for the phone (README: Phones, ExecuTorch; "
+                      "default: the device profile's)."),
     click.option("--cooldown-secs", type=float, help="Android: longest wait for a hot phone to cool down "
                                                      "(default: the device profile's)."),
 ]
@@ -95,11 +98,13 @@ PHONE_OPTIONS = [
 FARM_OPTION = click.option("--farm", metavar="ADDRESS",
                            help="Measure on every --device device of the Ray farm at ADDRESS (its head's HOST:PORT; "
                                 "see `mbv3bench farm`): groups go to whichever device is free.")
-_PHONE_DEFAULTS = {"serial": None, "transport": "auto", "benchmark_binary": None, "cooldown_secs": None}
+_PHONE_DEFAULTS = {"serial": None, "transport": "auto", "benchmark_binary": None, "executorch_runner": None,
+                   "cooldown_secs": None}
 
 
-def target_options(kw: dict, device: str, core: int | None = None):
-    """Which device, on which core (`core`: a default under --core), reached how."""
+def target_options(kw: dict, device: str, core: int | None = None, runtimes: list[str] | tuple[str, ...] = ()):
+    """Which device, on which core (`core`: a default under --core), reached how, to measure which
+    runtimes."""
     from .measure.protocol import MAX_SECS
     from .targets.base import PhoneOptions, TargetOptions
     from .targets.profiles import load_device
@@ -120,11 +125,12 @@ def target_options(kw: dict, device: str, core: int | None = None):
         given = [k for k, v in phone.items() if v != _PHONE_DEFAULTS[k]]
         if given:
             raise UserError(f"--{given[0].replace('_', '-')} is a phone's option; device {device} is not a phone")
-    return TargetOptions(device, kw["core"] if kw["core"] is not None else core, PhoneOptions(**phone))
+    return TargetOptions(device, kw["core"] if kw["core"] is not None else core,
+                         PhoneOptions(**phone, runtimes=tuple(runtimes)))
 
 
 def measure_options(kw: dict, device: str, *, statistic: str | None = None, metric: str = "time",
-                    **settings):
+                    runtimes: list[str] | tuple[str, ...] = (), **settings):
     """The command line's measuring options as one checked object (runner.MeasureOptions);
     `statistic` where the command's own --statistic gives it, `settings` what a command sets itself
     (per_layer, group_depth, per_op)."""
@@ -137,7 +143,7 @@ def measure_options(kw: dict, device: str, *, statistic: str | None = None, metr
                         kw["profile_runs"], kw["processes"], kw["block_runs"], kw["target_ci"],
                         statistic or kw["statistic"]).validate()
     return MeasureOptions(
-        target=target_options(kw, device), protocol=protocol, metric=metric,
+        target=target_options(kw, device, runtimes=runtimes), protocol=protocol, metric=metric,
         settings=Settings(threads=kw["threads"], xnnpack=not kw["no_xnnpack"], ort_opt_level=kw["ort_opt_level"],
                           **settings))
 
@@ -153,9 +159,9 @@ def open_target(options):
 
 
 def target_inputs(device: str | None, kw: dict) -> dict:
-    """The files measuring on DEVICE reads (its profile, a phone's benchmark_model), as inputs no
+    """The files measuring on DEVICE reads (its profile, a phone's binaries), as inputs no
     output of the command may overwrite."""
     from .core.resources import device_dirs, find_yaml
 
     return {"the device profile": device and find_yaml(device_dirs(), device),
-            "--benchmark-binary": kw.get("benchmark_binary")}
+            "--benchmark-binary": kw.get("benchmark_binary"), "--executorch-runner": kw.get("executorch_runner")}

@@ -116,6 +116,14 @@ def artifact():
     return get_artifact(SMALL, "tflite")
 
 
+@pytest.fixture(scope="session")
+def program():
+    """The small variant's .pte with its ETRecord, exported once per session (~30 s)."""
+    from mbv3bench.export.artifacts import get_artifact
+
+    return get_artifact(SMALL, "pte")
+
+
 @pytest.fixture
 def two_variants(artifact, monkeypatch, tmp_path):
     """A second variant served by a copy of the small one's file: a second grid cell without a second

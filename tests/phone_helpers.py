@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 FAKE_BENCHMARK = Path(__file__).with_name("fake_benchmark_model.py")
+FAKE_RUNNER = Path(__file__).with_name("fake_executor_runner.py")
 VARIANT = "mobilenet_v3_small:res=96,width=0.35"
 OTHER = "mobilenet_v3_small:res=64,width=0.35"
 # the runtimes left to the phone's default, as a user's first `run --device pixel3` leaves them
@@ -18,22 +19,24 @@ def run_on(cli, serial: str, tmp_path, *args, device: str = "pixel3"):
                "--out-dir", str(tmp_path / "reports"), *FAST, *args)
 
 
-def job(path, *, variant: str = VARIANT, per_layer: bool = True):
+def job(path, *, variant: str = VARIANT, per_layer: bool = True, runtime: str = "litert"):
+    from mbv3bench.core.registry import FORMATS
     from mbv3bench.core.results import Job
 
-    return Job(variant=variant, runtime="litert", format="tflite", artifact=str(path), input_shape=(1, 3, 96, 96),
+    fmt = next(name for name, f in FORMATS.items() if f.runtime == runtime)
+    return Job(variant=variant, runtime=runtime, format=fmt, artifact=str(path), input_shape=(1, 3, 96, 96),
                threads=1, options={"xnnpack": True},
                protocol={"runs": 3, "min_secs": 0, "warmup_runs": 1, "warmup_secs": 0, "max_secs": 30,
                          "profile_runs": 2}, per_layer=per_layer)
 
 
-def open_on(phone, *, binary: Path = FAKE_BENCHMARK, **options):
+def open_on(phone, *, binary: Path = FAKE_BENCHMARK, runner: Path = FAKE_RUNNER, **options):
     """An AdbTarget (profile pixel3) on the double `phone`; the caller closes it."""
     from mbv3bench.targets import TargetOptions, open_target
     from mbv3bench.targets.base import PhoneOptions
 
     return open_target(TargetOptions("pixel3", phone=PhoneOptions(serial=phone.address, benchmark_binary=str(binary),
-                                                                  **options)))
+                                                                  executorch_runner=str(runner), **options)))
 
 
 def measure_on(phone, artifact_path, *, per_layer: bool = True, **options) -> dict:
@@ -45,15 +48,20 @@ def measure_on(phone, artifact_path, *, per_layer: bool = True, **options) -> di
         target.close()
 
 
-def older_binary(tmp_path) -> Path:
-    """The stand-in as an older build: no --op_profiling_output_mode, no version line."""
+def build_of(fake: Path, path: Path, **constants) -> Path:
+    """A copy of a stand-in at `path` as another build: each NAME = value line of its constants
+    rewritten (a different binary, with its own sha256)."""
     import re
 
-    text = FAKE_BENCHMARK.read_text()
-    text, n = re.subn(r"(?m)^SUPPORTS_OUTPUT_MODE = True$", "SUPPORTS_OUTPUT_MODE = False", text)
-    text, m = re.subn(r'(?m)^VERSION_LINE = ".*"$', 'VERSION_LINE = ""', text)
-    assert n == m == 1
-    path = tmp_path / "benchmark_model_old"
+    text = fake.read_text()
+    for name, value in constants.items():
+        text, n = re.subn(rf"(?m)^{name} = .*?(?=\s*(?:#|$))", f"{name} = {value!r}", text, count=1)
+        assert n == 1, name
     path.write_text(text)
     path.chmod(0o755)
     return path
+
+
+def older_binary(tmp_path) -> Path:
+    """The stand-in as an older build: no --op_profiling_output_mode, no version line."""
+    return build_of(FAKE_BENCHMARK, tmp_path / "benchmark_model_old", SUPPORTS_OUTPUT_MODE=False, VERSION_LINE="")

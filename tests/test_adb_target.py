@@ -67,7 +67,7 @@ def test_run_on_a_phone(cli, phone, artifact, tmp_path, xnnpack):
 ])
 def test_a_runtime_a_phone_cannot_run_is_refused_before_anything_runs(cli, phone, args, runtime):
     code, _, stderr = cli(*args, "--device", "pixel3", "--serial", phone.address)
-    assert code == 2 and stderr == f"error: runtime {runtime} cannot run on device pixel3 (android); it runs: litert\n"
+    assert code == 2 and stderr == f"error: runtime {runtime} cannot run on device pixel3 (android); it runs: litert, executorch\n"
     assert phone.shell_commands == []   # the phone was never asked anything
 
 

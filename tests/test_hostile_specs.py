@@ -243,6 +243,7 @@ BAD_PROFILE_FIELDS = [
     (PIXEL, "large_cores_mask", 80, "large_cores_mask: expected a hexadecimal taskset mask"),
     (PIXEL, "large_cores_mask", "zz", "large_cores_mask: "),
     (PIXEL, "benchmark_binary", ["x"], "benchmark_binary: expected a path"),
+    (PIXEL, "executorch_runner", 7, "executorch_runner: expected a path"),
     (PIXEL, "model", 5, "model: expected text of at most 200 characters, got 5"),
     (PIXEL, "abi", {"a": 1}, "abi: "), (PIXEL, "sdk", "31", "sdk: expected an integer in 1..1,000"),
     (PIXEL, "sdk", 0, "sdk: "), (PIXEL, "description", 3.5, "description: "),

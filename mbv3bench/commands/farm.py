@@ -59,7 +59,7 @@ def _free_ports(n: int) -> list[int]:
             s.close()
 
 
-def _devices(address, device, serials, core, transport, benchmark_binary, cooldown_secs) -> list:
+def _devices(address, device, serials, core, transport, binaries: dict, cooldown_secs) -> list:
     """The devices this join offers, each checked by opening it (a phone that cannot be reached,
     or a core this host lacks, fails here, before the cluster hears of it)."""
     from ..options import target_options
@@ -70,11 +70,12 @@ def _devices(address, device, serials, core, transport, benchmark_binary, cooldo
     kind = load_device(device)["kind"]
     if kind == "local" and serials:
         raise UserError(f"--serial is a phone's option; device {device} is not a phone")
-    binary = str(Path(benchmark_binary).resolve()) if benchmark_binary else None   # Ray's workers run elsewhere
+    # each phone binary's host path (`binaries`: by its option's name), absolute: Ray's workers run elsewhere
+    binaries = {name: str(Path(path).resolve()) if path else None for name, path in binaries.items()}
     devices = []
     for serial in serials or (None,):
-        options = target_options({"core": core, "serial": serial, "transport": transport,
-                                  "benchmark_binary": binary, "cooldown_secs": cooldown_secs}, device)
+        options = target_options({"core": core, "serial": serial, "transport": transport, **binaries,
+                                  "cooldown_secs": cooldown_secs}, device)
         target = open_target(options)
         try:
             target.describe()
@@ -82,7 +83,7 @@ def _devices(address, device, serials, core, transport, benchmark_binary, cooldo
         finally:
             target.close()
         devices.append(FarmDevice(new_resource(device), device, socket.gethostname(), serial, checked_core,
-                                  transport, binary, cooldown_secs))
+                                  transport, cooldown_secs=cooldown_secs, **binaries))
     return devices
 
 
@@ -127,13 +128,14 @@ def _leave(node: subprocess.Popen) -> None:
 
 @farm.command("join")
 @_options
-def join(address, device, serial, core, transport, benchmark_binary, cooldown_secs):
+def join(address, device, serial, core, transport, benchmark_binary, executorch_runner, cooldown_secs):
     """Offer this host's devices to the Ray cluster at ADDRESS (HOST:PORT of its head), until
     Ctrl-C or SIGTERM. Each device measures one thing at a time."""
     from ..targets.farm import check_reachable
 
     check_reachable(address)
-    devices = _devices(address, device, serial, core, transport, benchmark_binary, cooldown_secs)
+    devices = _devices(address, device, serial, core, transport,
+                       {"benchmark_binary": benchmark_binary, "executorch_runner": executorch_runner}, cooldown_secs)
     folder = Path(tempfile.mkdtemp(prefix="mbv3bench-join-"))
     log_path = folder / "ray-start.log"
     with open(log_path, "wb") as log:

@@ -92,7 +92,8 @@ def compare(files, ab, runtimes, metric, threshold, reference, fmt, summary, dev
 
     models = {f"--ab {name}": m for name, m in zip("AB", ab or ()) if Path(m).exists()}
     if ab:
-        options = measure_options(kw, device, statistic=statistic or PROTOCOL.statistic, metric=metric)
+        options = measure_options(kw, device, statistic=statistic or PROTOCOL.statistic, metric=metric,
+                                  runtimes=list(runtimes) or ["litert"])
         models.update(target_inputs(device, kw))
         check_not_input("--db", db.file, models)
     if summary:   # before anything is read or measured: a verdict is never lost to a bad path

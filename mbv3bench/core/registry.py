@@ -36,8 +36,9 @@ RUNTIME_PACKAGES = {"litert": "ai-edge-litert", "onnxruntime": "onnxruntime", "e
 SHARED_WORKER_RUNTIMES = ("litert", "executorch", "onnxruntime")
 PRECISIONS = ("fp32", "int8", "int8-fhs")
 # what a kind of device (devices/*.yaml `kind`) can run, and what `run` measures there by default:
-# a phone runs .tflite files through TFLite's benchmark_model, nothing else
-DEVICE_RUNTIMES = {"local": RUNTIMES, "android": ("litert",)}
+# a phone runs .tflite files through TFLite's benchmark_model and .pte programs through ExecuTorch's
+# executor_runner (targets/android/phone_binary.py)
+DEVICE_RUNTIMES = {"local": RUNTIMES, "android": ("litert", "executorch")}
 DEFAULT_RUNTIMES = {"local": ("litert", "onnxruntime"), "android": ("litert",)}
 ORT_OPT_LEVELS = ("disable", "basic", "extended", "all")
 # a file another tool made: its suffix says its format

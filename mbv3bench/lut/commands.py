@@ -164,7 +164,7 @@ def build_command(space, resolutions, runtime, precision, device, output, resume
     click.echo(f"{space} at res {', '.join(map(str, res))}: {len(blocks)} distinct blocks "
                f"({stages} of the stages, {len(blocks) - stages} fixed layers)", err=True)
     # a block is one layer: its per-layer profile says nothing more
-    options = measure_options(kw, device, per_layer=False)
+    options = measure_options(kw, device, per_layer=False, runtimes=[runtime])
     started = time.time()
     with Store(db) as store:
         how = Measuring(open_target(options.target), runtime, precision, options.protocol, options.settings)

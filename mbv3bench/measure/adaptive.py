@@ -113,7 +113,7 @@ class _Group:
     def take_run(self, i: int, summary: dict, state: dict) -> None:
         value = summary.get("median") if summary.get("median") is not None else summary.get("mean")
         if value is None:
-            raise UserError(f"{self.jobs[i].variant}: benchmark_model printed neither a median nor a mean")
+            raise UserError(f"{self.jobs[i].variant}: its run printed neither a median nor a mean")
         self.blocks[i][-1].append(value)
         self.summaries[i].append(summary)
         self.states.append(state)

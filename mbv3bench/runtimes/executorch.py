@@ -94,12 +94,7 @@ class ExecuTorchRuntime:
         return [y.detach().numpy().copy() for y in session.outputs]
 
     def profile(self, artifact: Path, threads: int, x: np.ndarray, runs: int, warmup: int = 3) -> Profile:
-        """Per-event means of the last `runs` runs from ETDump, mapped to modules through the
-        ETRecord beside the program when there is one."""
-        from executorch.devtools import Inspector
-
-        etrecord = Path(artifact).with_suffix(".etrecord")
-        has_record = etrecord.is_file()
+        """This process's ETDump of `warmup + runs` runs as rows (etdump_profile)."""
         program = _program(artifact, threads, enable_etdump=True, debug_buffer_size=0)
         session = EtSession(program, program.load_method("forward"))
         self.bind_input(session, x)
@@ -108,33 +103,44 @@ class ExecuTorchRuntime:
         with tempfile.TemporaryDirectory() as tmp:
             etdump = Path(tmp) / "run.etdp"
             program.write_etdump_result_to_file(str(etdump), str(Path(tmp) / "debug.bin"))
-            inspector = Inspector(etdump_path=str(etdump), etrecord=str(etrecord) if has_record else None,
-                                  enable_module_hierarchy=has_record)
-        edge = _edge_ops(etrecord) if has_record else []
-        kinds = [op for op, _ in edge]
-        rows, run_ms, next_op, leading = [], [], 0, []
-        for block in inspector.event_blocks:
-            for event in block.events:
-                times = (event.perf_data.raw if event.perf_data is not None else [])[-runs:]
-                if event.name == "Method::execute":
-                    run_ms = times
-                if not times or event.name in _ENCLOSING or event.name.startswith(("Method::", "Program::")):
-                    continue
-                if event.is_delegated_op:
-                    found = next_match(event.name, kinds, next_op)
-                    next_op = found + 1 if found is not None else next_op
-                    path = edge[next_op - 1][1] if next_op > 0 else ()
-                    op = event.name.split(" #")[0]
-                    if not path:
-                        leading.append(len(rows))
-                else:
-                    path = _event_path(event)
-                    op = event.name.removeprefix(_NATIVE)
-                if not has_record:   # no modules to group by: each event is its own row
-                    path = (event.name,)
-                rows.append(OpRow.in_module(path, event.name, op, float(np.mean(times))))
-        if edge:   # operators before the first match (the input's layout transpose): the first module's
-            first = edge[next((i for i, (op, _) in enumerate(edge) if op in KINDS), 0)][1]
-            for i in leading:
-                rows[i] = OpRow.in_module(first, rows[i].node, rows[i].op, rows[i].ms)
-        return Profile(rows, float(np.median(run_ms)) if run_ms else float("nan"))
+            return etdump_profile(etdump, artifact, runs)
+
+
+def etdump_profile(etdump: Path, artifact: Path, runs: int) -> Profile:
+    """The rows of an ETDump of `artifact`'s runs (this process's, or a phone's executor_runner's):
+    per-event means of the last `runs` runs, mapped to modules through the ETRecord beside the
+    program when there is one, per event otherwise."""
+    from executorch.devtools import Inspector
+
+    etrecord = Path(artifact).with_suffix(".etrecord")
+    has_record = etrecord.is_file()
+    inspector = Inspector(etdump_path=str(etdump), etrecord=str(etrecord) if has_record else None,
+                          enable_module_hierarchy=has_record)
+    edge = _edge_ops(etrecord) if has_record else []
+    kinds = [op for op, _ in edge]
+    rows, run_ms, next_op, leading = [], [], 0, []
+    for block in inspector.event_blocks:
+        for event in block.events:
+            times = (event.perf_data.raw if event.perf_data is not None else [])[-runs:]
+            if event.name == "Method::execute":
+                run_ms = times
+            if not times or event.name in _ENCLOSING or event.name.startswith(("Method::", "Program::")):
+                continue
+            if event.is_delegated_op:
+                found = next_match(event.name, kinds, next_op)
+                next_op = found + 1 if found is not None else next_op
+                path = edge[next_op - 1][1] if next_op > 0 else ()
+                op = event.name.split(" #")[0]
+                if not path:
+                    leading.append(len(rows))
+            else:
+                path = _event_path(event)
+                op = event.name.removeprefix(_NATIVE)
+            if not has_record:   # no modules to group by: each event is its own row
+                path = (event.name,)
+            rows.append(OpRow.in_module(path, event.name, op, float(np.mean(times))))
+    if edge:   # operators before the first match (the input's layout transpose): the first module's
+        first = edge[next((i for i, (op, _) in enumerate(edge) if op in KINDS), 0)][1]
+        for i in leading:
+            rows[i] = OpRow.in_module(first, rows[i].node, rows[i].op, rows[i].ms)
+    return Profile(rows, float(np.median(run_ms)) if run_ms else float("nan"))

@@ -27,7 +27,16 @@ class PhoneOptions:
     serial: str | None = None
     transport: str = "auto"
     benchmark_binary: str | None = None
+    executorch_runner: str | None = None
     cooldown_secs: float | None = None
+    # what the command will measure there: their binaries are pushed and checked as the phone opens,
+    # before anything is exported (a runtime not named here gets its binary when a cell needs it)
+    runtimes: tuple[str, ...] = ()
+
+    @property
+    def binaries(self) -> dict[str, str | None]:
+        """Each phone binary's host path as given, by its profile field (android/phone_binary.py)."""
+        return {"benchmark_binary": self.benchmark_binary, "executorch_runner": self.executorch_runner}
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ class FarmDevice:
     core: int | None = None         # None: the profile's
     transport: str = "auto"
     benchmark_binary: str | None = None
+    executorch_runner: str | None = None
     cooldown_secs: float | None = None
 
     @property
@@ -46,8 +47,9 @@ class FarmDevice:
         return f"{self.host} core {self.core}" if self.core is not None else f"{self.host} (its only {self.profile})"
 
     def target_options(self) -> TargetOptions:
-        return TargetOptions(self.profile, self.core, PhoneOptions(self.serial, self.transport,
-                                                                   self.benchmark_binary, self.cooldown_secs))
+        return TargetOptions(self.profile, self.core, PhoneOptions(
+            self.serial, self.transport, benchmark_binary=self.benchmark_binary,
+            executorch_runner=self.executorch_runner, cooldown_secs=self.cooldown_secs))
 
     def to_json(self) -> dict:
         return asdict(self)

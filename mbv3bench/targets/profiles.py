@@ -27,6 +27,7 @@ FIELDS = {
                 "large_cores_mask": Field(str, longest=1024, pattern=r"[0-9a-fA-F]+",
                                           says="a hexadecimal taskset mask, quoted, e.g. \"f0\""),
                 "benchmark_binary": _PATH,
+                "executorch_runner": _PATH,
                 "workdir": Field(str, longest=1024, pattern=r"/[^\x00]*",
                                  says="an absolute path on the phone, e.g. /data/local/tmp/mbv3bench"),
                 "thermal_limit_c": Field(float, 20, 150),

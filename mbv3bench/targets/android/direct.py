@@ -12,7 +12,7 @@ from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 
 from ...core.errors import UserError
-from .transport import LinkLost, LinkTimeout, NotAuthorized, PushFailed, Transport
+from .transport import LinkLost, LinkTimeout, NotAuthorized, PullFailed, PushFailed, Transport
 
 DEFAULT_KEY = "~/.config/mbv3bench/adbkey"
 CONNECT_TIMEOUT_S = 10
@@ -101,13 +101,22 @@ class DirectTransport(Transport):
             raise LinkLost(str(e)) from None
 
     def push(self, local: Path, remote: str, timeout: float) -> None:
+        self._sync(PushFailed, self._device.push, str(local), remote, st_mode=0o100755,
+                   transport_timeout_s=timeout, read_timeout_s=timeout)
+
+    def pull(self, remote: str, local: Path, timeout: float) -> None:
+        self._sync(PullFailed, self._device.pull, remote, str(local), transport_timeout_s=timeout,
+                   read_timeout_s=timeout)
+
+    @staticmethod
+    def _sync(refused: type[Exception], fn, *args, **kw) -> None:
+        """A file transfer; `refused` (with the phone's reason) when the phone says FAIL."""
         try:
-            self._device.push(str(local), remote, st_mode=0o100755, transport_timeout_s=timeout,
-                              read_timeout_s=timeout)
+            fn(*args, **kw)
         except (adb_exc.PushFailedError, adb_exc.AdbCommandFailureException) as e:
             reason = e.args[0] if e.args else ""  # adb-shell passes the phone's FAIL text on as bytes
-            raise PushFailed(bytes(reason).decode("utf-8", "replace") if isinstance(reason, (bytes, bytearray))
-                             else str(e)) from None
+            raise refused(bytes(reason).decode("utf-8", "replace") if isinstance(reason, (bytes, bytearray))
+                          else str(e)) from None
         except TIMEOUTS as e:
             raise LinkTimeout(str(e)) from None
         except LINK_ERRORS as e:

@@ -16,7 +16,7 @@ from adbutils._adb import AdbConnection
 from adbutils.errors import AdbError, AdbTimeout
 
 from ...core.errors import UserError
-from .transport import RC, LinkLost, LinkTimeout, NotAuthorized, PushFailed, Transport
+from .transport import RC, LinkLost, LinkTimeout, NotAuthorized, PullFailed, PushFailed, Transport
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 5037
@@ -170,6 +170,30 @@ class ServerTransport(Transport):
                 raise PushFailed(conn.read_exact(length).decode("utf-8", "replace"))
             if status != b"OKAY":
                 raise LinkLost(f"unexpected sync answer {status!r}")
+        finally:
+            conn.close()
+
+    def pull(self, remote: str, local: Path, timeout: float) -> None:
+        self._call(self._recv, remote, local, timeout)
+
+    def _recv(self, remote: str, local: Path, timeout: float) -> None:
+        """sync RECV by hand, for the same reason as _send: the phone's FAIL text is the message."""
+        conn = self._device.open_transport(timeout=timeout)
+        try:
+            conn.send_command("sync:")
+            conn.check_okay()
+            path = remote.encode()
+            conn.conn.sendall(b"RECV" + struct.pack("<I", len(path)) + path)
+            with open(local, "wb") as f:
+                while True:
+                    status, length = struct.unpack("<4sI", conn.read_exact(8))
+                    if status == b"DONE":
+                        return
+                    if status == b"FAIL":
+                        raise PullFailed(conn.read_exact(length).decode("utf-8", "replace"))
+                    if status != b"DATA" or length > SYNC_CHUNK:
+                        raise LinkLost(f"unexpected sync answer {status!r}")
+                    f.write(conn.read_exact(length))
         finally:
             conn.close()
 

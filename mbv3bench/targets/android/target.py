@@ -1,5 +1,7 @@
-"""An Android phone: TFLite's benchmark_model, one thread, pinned with taskset to one large core --
-the paper's protocol -- at a known clock, with the evidence of each run kept.
+"""An Android phone: each cell run by its runtime's phone binary (TFLite's benchmark_model for
+litert, ExecuTorch's executor_runner for executorch; android/phone_binary.py), one thread, pinned
+with taskset to one large core -- the paper's protocol -- at a known clock, with the evidence of
+each run kept.
 
 The phone is reached through android/transport.py (adb server or adb-shell; this file does not
 care which). Everything that reaches the device shell is quoted with shlex.quote.
@@ -8,27 +10,32 @@ from __future__ import annotations
 
 import shlex
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from ...core.errors import DeviceLost, UserError
+from ...core.errors import DeviceLost, UserError, one_line
 from ...export.artifacts import sha256_file
 from ...core.results import Job, OpRow, RawMeasurement
 from ...measure.adaptive import RoundSink
 from ...measure.pinned import MeasurementError
 from ...measure.rounds import order_of
 from ..base import DeviceTarget, PhoneOptions
-from . import binary as bm
 from . import clock
-from .benchmark_log import BenchmarkLogError, parse_benchmark_log
+from .benchmark_model import BenchmarkModel
+from .binary import check_abi, check_runs, failure
+from .executor_runner import ExecutorRunner
 from .phone import QUICK_TIMEOUT_S, mask, max_freqs_khz, phone_info, top_cores
+from .phone_binary import PhoneBinary, RunLog
 from .route import open_transport
-from .transport import LinkLost, LinkTimeout, PushFailed
+from .transport import LinkLost, LinkTimeout, PullFailed, PushFailed
 
 PUSH_TIMEOUT_S = 300      # a benchmark binary is ~10 MB; USB 2 or Wi-Fi can be slow
 POLL_S = 5                # cool-down polling period
 MAX_ATTEMPTS = 3          # a measurement and up to two re-measurements after cool-downs
+# the binary that runs each runtime's cells on a phone
+BINARIES: dict[str, type[PhoneBinary]] = {b.runtime: b for b in (BenchmarkModel, ExecutorRunner)}
 
 
 def _size(path: Path) -> str:
@@ -42,10 +49,9 @@ class AdbTarget(DeviceTarget):
     def __init__(self, profile: dict, core: int | None = None, phone: PhoneOptions = PhoneOptions()):
         self.name = profile["name"]
         self.device_profile = profile
-        self.binary = Path(phone.benchmark_binary or profile.get("benchmark_binary") or "").expanduser()
-        if not self.binary.is_file():
-            raise UserError(f"benchmark_model binary {self.binary} not found: download TFLite's prebuilt Android "
-                            "benchmark_model (see README, Phones) or pass --benchmark-binary PATH")
+        self._given = phone.binaries
+        self.binaries: dict[str, PhoneBinary] = {}   # runtime -> its binary, pushed and checked in this run
+        self.binary_facts: dict[str, dict] = {}      # runtime -> its binary's evidence
         self.workdir = profile.get("workdir", "/data/local/tmp/mbv3bench")
         self.cooldown_secs = profile.get("cooldown_secs", 120) if phone.cooldown_secs is None else phone.cooldown_secs
         self.thermal_limit_c = profile.get("thermal_limit_c", 50)
@@ -65,7 +71,8 @@ class AdbTarget(DeviceTarget):
             self.core = self.large_cores[0] if core is None else core
             self._check_profile()
             self._run(f"mkdir -p {shlex.quote(self.workdir)}", QUICK_TIMEOUT_S, "setting up the work directory")
-            self.binary_facts = self._install_binary()
+            for runtime in phone.runtimes:
+                self._binary(runtime)
             # last: from here on close() has a mode to restore
             self.fixed_performance = clock.fixed_performance(
                 lambda command: self._run(command, QUICK_TIMEOUT_S, "the fixed performance switch"),
@@ -154,17 +161,38 @@ class AdbTarget(DeviceTarget):
         if self.core not in self.large_cores:
             self._warn(f"core {self.core} is not a large core of {self.where} ({self.large_cores})")
 
-    def _install_binary(self) -> dict:
-        """Pushes benchmark_model and asks it for --help: a binary the phone cannot run fails here,
-        before any measurement, and its flags say whether it writes CSV op tables."""
-        abi = bm.check_abi(self.binary, self.info["abilist"], self.where)
-        remote = self._ensure(self.binary, f"{self.workdir}/benchmark_model")
-        rc, out = self._run(f"{shlex.quote(remote)} --help", QUICK_TIMEOUT_S, "the benchmark_model check")
-        bm.check_runs(rc, out, remote, self.where, self.workdir)
-        return {"sha256": self._pushed[remote], "version": bm.version_line(out), "abi": abi or "not ELF (a script)",
-                "host_path": str(self.binary.resolve()), "device_path": remote,
-                "op_profiling_output": "csv" if bm.supports_csv(out) else
-                "text (the binary lists no --op_profiling_output_mode)"}
+    def _host_path(self, kind: type[PhoneBinary]) -> Path | None:
+        given = self._given.get(kind.field) or self.device_profile.get(kind.field)
+        return Path(given).expanduser() if given else None
+
+    def _binary(self, runtime: str) -> PhoneBinary:
+        """The runtime's binary, pushed and asked for --help the first time a cell needs it: one the
+        phone cannot run fails there, and its flags say what it can record."""
+        if runtime in self.binaries:
+            return self.binaries[runtime]
+        if runtime not in BINARIES:
+            raise MeasurementError(f"{self.name} runs {', '.join(BINARIES)} cells, not {runtime}")
+        kind = BINARIES[runtime]
+        path = self._host_path(kind)
+        if path is None or not path.is_file():
+            raise UserError(kind.missing(path, self.name))
+        abi = check_abi(path, self.info["abilist"], self.where, kind.name, kind.abi_hint)
+        remote = self._ensure(path, f"{self.workdir}/{kind.name}")
+        rc, out = self._run(f"{shlex.quote(remote)} --help", QUICK_TIMEOUT_S, f"the {kind.name} check")
+        check_runs(rc, out, remote, self.where, self.workdir)
+        binary = kind(out)
+        self.binary_facts[runtime] = {"sha256": self._pushed[remote], "abi": abi or "not ELF (a script)",
+                                      "host_path": str(path.resolve()), "device_path": remote, **binary.facts()}
+        if (unmeasured := binary.unmeasured()) is not None:
+            self._warn(f"{path}: {unmeasured}")
+        self.binaries[runtime] = binary
+        return binary
+
+    def measure_groups(self, groups, on_progress=None, on_start=lambda i: None):
+        # every binary the groups need is on the phone and runs before anything is measured
+        for runtime in dict.fromkeys(job.runtime for group in groups for job in group.jobs):
+            self._binary(runtime)
+        yield from super().measure_groups(groups, on_progress, on_start)
 
     def describe(self) -> dict:
         return {"name": self.name, "kind": self.kind, "serial": self.where, **self.info,
@@ -173,7 +201,8 @@ class AdbTarget(DeviceTarget):
                 "core": self.core, "large_cores": self.large_cores,
                 "large_cores_profile": self.device_profile.get("large_cores"),
                 "fixed_performance_mode": self.fixed_performance,
-                "benchmark_binary": str(self.binary), "warnings": self.warnings}
+                **{kind.field: str(path) if (path := self._host_path(kind)) else None for kind in BINARIES.values()},
+                "warnings": self.warnings}
 
     # ---- measuring --------------------------------------------------------------------
 
@@ -211,17 +240,17 @@ class AdbTarget(DeviceTarget):
 
     def count_instructions(self, jobs: list[Job]) -> list[RawMeasurement]:
         raise UserError(f"--metric instructions counts on this machine only (--device local), not {self.name}: "
-                        "benchmark_model counts no instructions")
+                        f"{' and '.join(kind.name for kind in BINARIES.values())} count no instructions")
 
     def time_unit(self, jobs: list[Job], *, seed: int, max_secs: float, sink: RoundSink) -> None:
-        """One benchmark_model run per cell, in this round's order: each is one block; each run
+        """One run of its binary per cell, in this round's order: each is one block; each run
         stops at the protocol's max_secs."""
         for i in order_of(len(jobs), seed):
             raw = self.measure(replace(jobs[i], per_layer=False))
             sink.take_run(i, raw.summary or {}, raw.device_state)
 
     def profile(self, jobs: list[Job]) -> list[tuple[list[OpRow], float | None]]:
-        # benchmark_model times a token run before its profiled one; that time is not kept
+        # a phone binary times a token run before its profiled one; that time is not kept
         token = {"runs": 1, "min_secs": 0, "warmup_runs": 0, "warmup_secs": 0}
         raws = [self.measure(replace(j, protocol={**j.protocol, **token})) for j in jobs]
         return [(r.ops, r.profiled_run_ms) for r in raws]
@@ -257,35 +286,51 @@ class AdbTarget(DeviceTarget):
                 return {"reason": reason, "waited_s": round(waited, 1), "cooled": hot is None}, state
             time.sleep(min(POLL_S, self.cooldown_secs - waited))
 
-    def _benchmark(self, flags: list[str], threads: int, purpose: str, what: str, timeout: float):
-        """One pinned benchmark_model run: (the parsed log, its evidence record)."""
+    def _benchmark(self, binary: PhoneBinary, job: Job, model: str, profiled: bool, what: str,
+                   timeout: float) -> tuple[RunLog, dict]:
+        """One pinned run of the binary: (the parsed log, its evidence record)."""
         # one thread: the pinned core; more: all large cores
-        cpu_mask = mask([self.core] if threads == 1 else self.large_cores)
-        command = clock.pinned(cpu_mask, [self.binary_facts["device_path"], *flags])
+        cpu_mask = mask([self.core] if job.threads == 1 else self.large_cores)
+        command = clock.pinned(cpu_mask, [self.binary_facts[job.runtime]["device_path"],
+                                          *binary.flags(job, model, profiled)])
         rc, out = self._run(command, timeout, what)
         report, out = clock.split_affinity(out)
-        record = {"purpose": purpose, "command": command, "exit_code": rc, "output": out,
-                  "affinity": clock.affinity(cpu_mask, report)}
+        record = {"purpose": "op_profile" if profiled else "timing", "command": command, "exit_code": rc,
+                  "output": out, "affinity": clock.affinity(cpu_mask, report)}
         if rc != 0:
-            raise MeasurementError(bm.failure(rc, out, self.where))
+            raise MeasurementError(failure(binary.name, rc, binary.reason(out), self.where))
         try:
-            log = parse_benchmark_log(out)
-        except BenchmarkLogError as e:   # no timings, or numbers out of bounds
-            raise MeasurementError(f"benchmark_model output on {self.where} is unusable ({e}): {clock.tail(out)}") from None
-        if log.avg_us is None:
-            raise MeasurementError(f"benchmark_model printed no average on {self.where}: {clock.tail(out)}")
-        return log, record
+            return binary.read(out, job, profiled), record
+        except ValueError as e:
+            raise MeasurementError(f"{binary.name} on {self.where}: {e}: {clock.tail(out)}") from None
+
+    def _pull(self, remote: str, into: Path) -> Path:
+        local = into / Path(remote).name
+        try:
+            self._call(self._link.pull, remote, local, PUSH_TIMEOUT_S, what=f"the pull of {remote}",
+                       timeout=PUSH_TIMEOUT_S)
+        except PullFailed as e:
+            raise MeasurementError(f"{remote} on {self.where} could not be pulled: {e}") from None
+        return local
+
+    def _layers(self, binary: PhoneBinary, log: RunLog, job: Job, model: str) -> tuple[list[OpRow], float | None]:
+        """The profiled run's layers, from its log and the files it wrote, pulled back."""
+        with tempfile.TemporaryDirectory(prefix="mbv3bench-pulled-") as tmp:
+            pulled = [self._pull(remote, Path(tmp)) for remote in binary.writes(model)]
+            try:
+                return binary.layers(log, job, pulled)
+            except Exception as e:   # a file from the phone, read by a runtime's own parser: any error it raises
+                raise MeasurementError(f"{binary.name}'s profile of {job.variant} on {self.where} is unreadable: "
+                                       f"{one_line(e, typed=True)}") from None
 
     def measure(self, job: Job) -> RawMeasurement:
-        if job.runtime != "litert" or not job.artifact:
-            raise MeasurementError(f"{self.name} measures .tflite models with benchmark_model (runtime litert), "
-                                   f"not {job.runtime}")
+        binary = self._binary(job.runtime)
+        if not job.artifact:
+            raise MeasurementError(f"{self.name} measures model files, not {job.variant} ({job.runtime})")
         artifact = Path(job.artifact)
         model = self._ensure(artifact, f"{self.workdir}/{artifact.name}")
-        p = job.protocol
-        common = [f"--graph={model}", f"--num_threads={job.threads}",
-                  f"--use_xnnpack={'true' if job.options.get('xnnpack', True) else 'false'}"]
-        timeout = 2 * p["max_secs"] + 120  # warm-up and timed runs each stop at max_secs; plus loading
+        self._written.update(binary.writes(model))
+        timeout = 2 * job.protocol["max_secs"] + 120  # warm-up and timed runs each stop at max_secs; plus loading
         what = f"the measurement of {job.variant}"
         cooldowns = []
         before = self._state(what)
@@ -294,32 +339,22 @@ class AdbTarget(DeviceTarget):
             if hot:
                 record, before = self._cool_down(hot, what)
                 cooldowns.append(record)
-            log, timing = self._benchmark(common + [
-                f"--warmup_runs={p['warmup_runs']}", f"--warmup_min_secs={p['warmup_secs']}",
-                f"--num_runs={p['runs']}", f"--min_secs={p['min_secs']}", f"--max_secs={p['max_secs']}"],
-                job.threads, "timing", what, timeout)
+            log, timing = self._benchmark(binary, job, model, False, what, timeout)
             after = self._state(what)
             hot = self._too_hot(before, after_run=False) or self._too_hot(after, after_run=True)
             if not hot or attempt == MAX_ATTEMPTS - 1:
                 break
         runs, ops, profiled_run_ms = [timing], [], None
-        if job.per_layer and p.get("profile_runs"):
-            csv = ["--op_profiling_output_mode=csv"] if self.binary_facts["op_profiling_output"] == "csv" else []
-            profiled, record = self._benchmark(common + [
-                "--warmup_runs=1", "--warmup_min_secs=0", f"--num_runs={p['profile_runs']}", "--min_secs=0",
-                f"--max_secs={p['max_secs']}", "--enable_op_profiling=true", *csv],
-                job.threads, "op_profile", f"the per-layer profile of {job.variant}", timeout)
-            from ...runtimes.tflite_layers import tflite_ops
-            from .op_layers import op_rows_to_layers
-
-            ops = op_rows_to_layers(profiled, tflite_ops(artifact))
-            profiled_run_ms = profiled.avg_us / 1000 if profiled.avg_us else None
+        if job.per_layer and job.protocol.get("profile_runs"):
+            profiled, record = self._benchmark(binary, job, model, True, f"the per-layer profile of {job.variant}",
+                                               timeout)
+            ops, profiled_run_ms = self._layers(binary, profiled, job, model)
             runs.append(record)
-        state = self._device_state(before, after, cooldowns, hot, runs)
+        state = self._device_state(job, before, after, cooldowns, hot, runs)
         return RawMeasurement(summary={**log.summary_ms(), "reasons": state.pop("reasons")}, ops=ops,
                               profiled_run_ms=profiled_run_ms, device_state=state)
 
-    def _device_state(self, before: dict, after: dict, cooldowns: list, hot: str | None, runs: list) -> dict:
+    def _device_state(self, job: Job, before: dict, after: dict, cooldowns: list, hot: str | None, runs: list) -> dict:
         """What the phone was doing during the timed run, the flags it earns, and the evidence."""
         residency = clock.residency(self.core, before, after)
         affinity = runs[0]["affinity"]
@@ -338,4 +373,4 @@ class AdbTarget(DeviceTarget):
                 "evidence": {"transport": self._link.kind, "route": self._link.route, "serial": self.where,
                              "build_fingerprint": self.info["fingerprint"] or
                              "unavailable: getprop ro.build.fingerprint is empty",
-                             "binary": self.binary_facts, "runs": runs}}
+                             "binary": self.binary_facts[job.runtime], "runs": runs}}

@@ -26,13 +26,17 @@ class PushFailed(Exception):
     """The phone refused a file; the message is the phone's own (e.g. "No space left on device")."""
 
 
+class PullFailed(Exception):
+    """The phone would not give a file; the message is the phone's own (e.g. "No such file or directory")."""
+
+
 class NotAuthorized(UserError):
     """The phone was reached but has not accepted the key: the route is right, the user must tap Allow."""
 
 
 class Transport:
     """One phone over one route. Methods raise LinkLost / LinkTimeout when the link fails and
-    PushFailed when the phone refuses a file, whatever library speaks the protocol underneath."""
+    PushFailed (PullFailed) when the phone refuses a file, whatever library speaks the protocol underneath."""
 
     kind = "?"        # "server" or "direct"
     serial = "?"      # how the phone is named: as `adb devices` prints it, HOST:PORT, or a USB serial
@@ -50,6 +54,9 @@ class Transport:
         raise NotImplementedError
 
     def push(self, local: Path, remote: str, timeout: float) -> None:
+        raise NotImplementedError
+
+    def pull(self, remote: str, local: Path, timeout: float) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
