@@ -366,3 +366,29 @@ def run_grid(cells: list[Cell], target: Target, protocol: Protocol, settings: Se
         chunks += _chunks(todo, budget, 1 if independent and target.parallel else MAX_GROUP)
     measure_chunks(chunks)
     return [results[c] for c in cells]
+
+
+def measure_on_each_device(cell: Cell, target: Target, protocol: Protocol, settings: Settings, store: Store, *,
+                           resume: bool) -> list[Result]:
+    """One cell measured on every device of a target with several (a farm), each result stored:
+    how fast each device is, by the same model. Each device's result has a key of its own, so
+    --resume takes each device's from the store, and none is taken for the cell's own."""
+    subject = variant_subject(cell)
+    labels = {d: target.device_label(d) for d in target.devices()}
+    items = {d: (s, measurement_key(cell.variant, subject.sha256 or "torch", cell.runtime, target.name, s))
+             for d in labels for s in [{**settings_of(subject, settings, protocol, target.core), "on_device": labels[d]}]}
+    found = {d: store.measurement_by_key(key).as_resumed() for d, (_, key) in items.items() if resume and store.has(key)}
+    todo = [d for d in items if d not in found]
+    work = group_work([subject], target, protocol, settings)
+    run_id = store.start_run({**tool_versions(), "device": target.describe()}) if todo else None
+    try:
+        for i, outcome in target.measure_groups([replace(work, device=d) for d in todo]):
+            d = todo[i]
+            if isinstance(outcome, UserError):
+                raise UserError(f"{cell.variant} on {labels[d]}: {outcome}")
+            s, key = items[d]
+            result = results_of(outcome, [subject], device=target.name, core=target.core, settings=[s])[0]
+            found[d] = store.measurement(store.add_measurement(run_id, key, result, subject.stored_artifact()))
+    except Interrupted as e:
+        raise e.cause from None
+    return [found[d] for d in items]

@@ -68,14 +68,16 @@ def _build(cluster, tmp_path, *extra):
                            *PROTOCOL, *extra)
 
 
-def _stored(db: Path, with_time: bool = False) -> list[tuple]:
-    """(key, device_state[, created_at]) of every measurement in the store, read without writing it."""
+def _stored(db: Path, with_time: bool = False, references: bool = False) -> list[tuple]:
+    """(key, device_state[, created_at]) of every block measured in the store (`references`: of
+    each device's reference instead), read without writing it."""
     if not db.exists():
         return []
     with sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True) as c:
         try:
-            return [(k, json.loads(s or "{}"), *([t] if with_time else [])) for k, s, t in
-                    c.execute("SELECT key, device_state, created_at FROM measurements")]
+            return [(k, json.loads(s or "{}"), *([t] if with_time else [])) for k, s, t, st in
+                    c.execute("SELECT key, device_state, created_at, settings FROM measurements")
+                    if ("on_device" in json.loads(st)) == references]
         except sqlite3.OperationalError:   # the tables are not made yet
             return []
 
@@ -113,6 +115,15 @@ def test_build_spreads_blocks_over_both_phones_and_misses_none(cluster, phones, 
     rows = _stored(tmp_path / "t.sqlite")
     assert len(rows) == BLOCKS and {s["serial"] for _, s in rows} == set(phones)
     assert all(s["host"] for _, s in rows)
+    # each phone measured the reference block; each block divided by its phone's speed
+    d = doc["devices"]
+    assert sorted(s["serial"] for s in d["speeds"]) == sorted(phones) and d["speeds"][0]["speed"] == 1.0
+    assert {s["serial"] for _, s in _stored(tmp_path / "t.sqlite", references=True)} == set(phones)
+    speed = {s["serial"]: s["speed"] for s in d["speeds"]}
+    for b in doc["blocks"].values():
+        assert b["ms"] == pytest.approx(b["measured_ms"] / speed[b["measured_by"]["serial"]])
+    assert d["spread_pct"] == pytest.approx(100 * (max(speed.values()) / min(speed.values()) - 1))
+    assert "spread" in out
     code, out, err = _finish(cluster.command("farm", "status", cluster.address, "--json"), 120)
     measured = {d["serial"]: d["measured"] for n in json.loads(out)["nodes"] for d in n["devices"]}
     assert sum(measured.values()) >= BLOCKS and all(measured.values())

@@ -187,6 +187,11 @@ def build_command(space, resolutions, runtime, precision, device, output, resume
     b = doc["build"]
     click.echo(f"wrote {output}: {len(doc['blocks'])} blocks ({b['measured']} measured, {b['from_store']} from the "
                f"store) in {time.time() - started:.0f} s on {doc['device'].get('name')}, {runtime} ({doc['format']})")
+    if doc.get("devices"):
+        d = doc["devices"]
+        click.echo(f"{len(d['speeds'])} devices, each block corrected by its device's speed on {d['reference_block']} "
+                   f"(relative to the first): " + ", ".join(f"{s['device']} {s['speed']:.3f}" for s in d["speeds"])
+                   + f"; spread {d['spread_pct']:.1f}%")
 
 
 def _fit(doc, n, seed, kind, how, store, *, resume, rounds, export_jobs) -> dict:

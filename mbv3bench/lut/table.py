@@ -55,7 +55,8 @@ def _measured_by(result: Result) -> dict:
     state = result.device_state or {}
     if "farm_device" not in state:
         return {}
-    return {"measured_by": {"serial": state.get("serial"), "host": state.get("host"), "core": state.get("core")}}
+    return {"measured_by": {"device": state.get("device_label"), "serial": state.get("serial"),
+                            "host": state.get("host"), "core": state.get("core")}}
 
 
 def build(space: str, resolutions: list[int], how: Measuring, store: Store, *, resume: bool,
@@ -75,6 +76,7 @@ def build(space: str, resolutions: list[int], how: Measuring, store: Store, *, r
     failed = failed_line(results)
     if failed:
         raise UserError(f"{failed}; the others are stored: run again with --resume")
+    entries = {vid: entry(r, ofa, statistic) for (_, vid, _, ofa), r in zip(blocks, results)}
     return {
         "schema": SCHEMA, "space": space,
         "spec_sha256": hashlib.sha256(spec_path(space).read_bytes()).hexdigest(),
@@ -86,9 +88,24 @@ def build(space: str, resolutions: list[int], how: Measuring, store: Store, *, r
         "build": {"seconds": round(time.time() - started, 1), "export_jobs": export_jobs, "blocks": len(results),
                   "measured": sum(not r.resumed for r in results), "from_store": sum(r.resumed for r in results),
                   "git_rev": git_rev(), "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
-        "blocks": {vid: entry(r, ofa, statistic) for (_, vid, _, ofa), r in zip(blocks, results)},
-        "correction": None,
+        "blocks": entries, "correction": None,
+        **_per_device(entries, blocks, results, how, store, resume=resume, statistic=statistic),
     }
+
+
+def _per_device(entries: dict, blocks, results: list[Result], how: Measuring, store: Store, *, resume: bool,
+                statistic: str) -> dict:
+    """On a target of several devices: each device's speed by one reference block, and the blocks
+    corrected for it (lut/devices.py); nothing on one device."""
+    if not how.target.devices():
+        return {}
+    from . import devices
+
+    reference = devices.reference_block(entries)
+    speeds = devices.measure_speeds(reference, how, store, resume=resume, statistic=statistic)
+    labels = {vid: devices.label_of(r) for (_, vid, _, _), r in zip(blocks, results)}
+    return {"blocks": devices.corrected(entries, labels, speeds),
+            "devices": {"reference_block": reference, "speeds": speeds, "spread_pct": devices.spread_pct(speeds)}}
 
 
 def load(path: str | Path) -> dict:

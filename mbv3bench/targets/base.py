@@ -55,6 +55,7 @@ class GroupWork:
     protocol: Protocol
     labels: list[str]
     metric: str = "time"      # or "instructions": counted, not timed
+    device: str | None = None  # one of the target's devices() to measure on; None: any
 
 
 # what measure_groups yields per group: its raw measurements, or the error that failed it
@@ -94,6 +95,14 @@ class Target(ABC):
     def count_instructions(self, jobs: list[Job]) -> list[RawMeasurement]:
         """--metric instructions: each job's instructions per invoke, or a UserError saying why
         this target cannot count them."""
+
+    def devices(self) -> list[str]:
+        """The devices a group can be sent to (GroupWork.device); a single device names none."""
+        return []
+
+    def device_label(self, device: str) -> str:
+        """One of devices() as people and stored settings name it (a phone's serial, a host's core)."""
+        raise UserError(f"{self.name} has no devices to name")
 
     @abstractmethod
     def close(self) -> None:

@@ -27,6 +27,7 @@ from .farm_device import COMPANION_SUFFIXES, KV_NAMESPACE, RESOURCE_PREFIX, Farm
 
 POLL_S = 1.0           # how often a command looks for finished groups and nodes that left
 CONNECT_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 30.0      # how long Ctrl-C waits for the devices' tasks to stop
 TRIES_PER_GROUP = 2    # a group's own error is believed once two devices gave it
 
 
@@ -119,7 +120,7 @@ class FarmActivity:
 class _Run:
     groups: list[GroupWork]
     todo: deque = field(default_factory=deque)
-    running: dict = field(default_factory=dict)      # ObjectRef -> (DeviceActivity, group index, started)
+    running: dict = field(default_factory=dict)      # ObjectRef -> (DeviceActivity, group index, started, task)
     failed_on: dict = field(default_factory=dict)    # group index -> {resource: error}
 
 
@@ -148,6 +149,12 @@ class FarmTarget(Target):
     def memory_budget(self) -> int | None:
         """None: each device's own target keeps its groups within its memory."""
         return None
+
+    def devices(self) -> list[str]:
+        return [a.device.resource for a in self.activity if a.out is None]
+
+    def device_label(self, device: str) -> str:
+        return next(a.device.label for a in self.activity if a.device.resource == device)
 
     def count_instructions(self, jobs: list[Job]) -> list[RawMeasurement]:
         return self.measure_group(GroupWork(jobs, Protocol(), [j.variant for j in jobs], "instructions"))
@@ -179,13 +186,14 @@ class FarmTarget(Target):
         files = [self._files(j) for j in group.jobs]
         flat = [ref for f in files if f for _, ref in f]
         task = ray.remote(num_cpus=0, max_retries=0)(measure_on_device)
+        token = os.urandom(8).hex()
         ref = task.options(resources={activity.device.resource: 1}).remote(
-            activity.device.resource, group, [[n for n, _ in f] if f else None for f in files], *flat)
+            activity.device.resource, token, group, [[n for n, _ in f] if f else None for f in files], *flat)
         activity.doing = ", ".join(group.labels)
-        run.running[ref] = (activity, i, time.monotonic())
+        run.running[ref] = (activity, i, time.monotonic(), token)
 
     def _idle(self, run: _Run) -> list[DeviceActivity]:
-        busy = {id(a) for a, _, _ in run.running.values()}
+        busy = {id(a) for a, *_ in run.running.values()}
         return [a for a in self.activity if a.out is None and id(a) not in busy]
 
     def _eta(self, run: _Run) -> float | None:
@@ -202,7 +210,7 @@ class FarmTarget(Target):
 
     def _take_out(self, run: _Run, activity: DeviceActivity, why: str) -> None:
         activity.out, activity.doing = why, None
-        for ref, (a, i, _) in list(run.running.items()):
+        for ref, (a, i, *_) in list(run.running.items()):
             if a is activity:
                 del run.running[ref]
                 run.todo.appendleft(i)   # measured again, first, on another device
@@ -215,23 +223,26 @@ class FarmTarget(Target):
         try:
             while run.todo or run.running:
                 for activity in self._idle(run):
-                    untried = [i for i in run.todo if activity.device.resource not in run.failed_on.get(i, {})]
+                    mine = activity.device.resource
+                    untried = [i for i in run.todo if mine not in run.failed_on.get(i, {})
+                               and groups[i].device in (None, mine)]
                     if untried:
                         run.todo.remove(untried[0])
                         on_start(untried[0])
                         self._send(run, activity, untried[0])
                 if not run.running:
                     if any(a.out is None for a in self.activity):
-                        # every device left has failed every group left: those errors stand
+                        # no device left can take the groups left: they failed on every one, or
+                        # were for a device that is out
                         while run.todo:
                             i = run.todo.popleft()
-                            yield i, UserError(next(iter(run.failed_on[i].values())))
+                            yield i, UserError(self._why_not(run, i))
                         continue
                     raise DeviceLost(self._none_left(run))
                 self._show(run, on_progress)
                 ready, _ = ray.wait(list(run.running), num_returns=1, timeout=POLL_S)
                 for ref in ready:
-                    activity, i, started = run.running.pop(ref)
+                    activity, i, started, _ = run.running.pop(ref)
                     outcome = self._outcome(run, activity, i, ref, started)
                     if outcome is not None:
                         yield i, outcome
@@ -243,8 +254,22 @@ class FarmTarget(Target):
                             self._take_out(run, activity, "its node left the farm")
             self._show(run, on_progress)
         except KeyboardInterrupt as e:
-            for ref in run.running:
-                ray.cancel(ref)
+            # each device's task stops as Ctrl-C stops a local one (a phone's files and clock mode
+            # given back) and sends what its finished processes measured, which is kept
+            from .farm_device import ask_to_stop
+
+            for _, _, _, token in run.running.values():
+                ask_to_stop(token)
+            refs = list(run.running)
+            ready = ray.wait(refs, num_returns=len(refs), timeout=STOP_TIMEOUT_S)[0] if refs else []
+            for ref in ready:
+                _, i, _, _ = run.running[ref]
+                try:
+                    answer = ray.get(ref)
+                except ray.exceptions.RayError:
+                    continue
+                if answer.get("raws"):
+                    yield i, answer["raws"]
             raise Interrupted([], e) from None
 
     def _outcome(self, run: _Run, activity: DeviceActivity, i: int, ref, started: float):
@@ -275,6 +300,13 @@ class FarmTarget(Target):
             run.todo.appendleft(i)
             return None
         return UserError(tried[activity.device.resource])
+
+    def _why_not(self, run: _Run, i: int) -> str:
+        failures = list(run.failed_on.get(i, {}).values())
+        if failures:
+            return failures[-1]
+        out = next(a for a in self.activity if a.device.resource == run.groups[i].device)
+        return f"{out.device.label} is out of the farm: {out.out}"
 
     def _none_left(self, run: _Run) -> str:
         why = "; ".join(f"{a.device.label}: {a.out}" for a in self.activity)

@@ -9,11 +9,14 @@ device, never redirect it.
 """
 from __future__ import annotations
 
+import _thread
 import hashlib
 import json
 import os
 import socket
 import tempfile
+import threading
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -25,6 +28,7 @@ DEVICES_ENV = "MBV3BENCH_FARM_DEVICES"
 KV_NAMESPACE = "mbv3bench"
 # files a runtime reads beside an artifact: ExecuTorch's ETRecord maps its ops back to modules
 COMPANION_SUFFIXES = (".etrecord",)
+STOP_POLL_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -113,12 +117,49 @@ def _materialized(names: list[list[str] | None], blobs: tuple[bytes, ...]) -> li
     return paths
 
 
-def measure_on_device(resource: str, group: GroupWork, names: list[list[str] | None], *blobs: bytes) -> dict:
+def stop_key(task: str) -> str:
+    return f"stop:{task}"
+
+
+def ask_to_stop(task: str) -> None:
+    """The task measuring stops as Ctrl-C stops a local measurement (what its finished processes
+    measured comes back). Ray's own ray.cancel races with the task's reply and can crash the
+    command's Ray driver (ray-project/ray#54798), so the task watches for this key instead."""
+    from ray.experimental.internal_kv import _internal_kv_put
+
+    _internal_kv_put(stop_key(task), "1", overwrite=True, namespace=KV_NAMESPACE)
+
+
+@contextmanager
+def _stopped_by_key(task: str):
+    """KeyboardInterrupt in this (the task's main) thread once the command asks this task to stop."""
+    from ray.experimental.internal_kv import _internal_kv_del, _internal_kv_get
+
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(STOP_POLL_S):
+            if _internal_kv_get(stop_key(task), namespace=KV_NAMESPACE):
+                _thread.interrupt_main()
+                return
+
+    threading.Thread(target=watch, name="farm-stop-watch", daemon=True).start()
+    try:
+        yield
+    finally:
+        done.set()
+        _internal_kv_del(stop_key(task), namespace=KV_NAMESPACE)
+
+
+def measure_on_device(resource: str, task: str, group: GroupWork, names: list[list[str] | None],
+                      *blobs: bytes) -> dict:
     """The one task a farm runs: `group` measured on this node's device `resource`, its
     artifacts from the bytes the command sent (as top-level arguments, so Ray hands over the
-    bytes, not references). {"raws": [...]} with the device named in each raw's
-    device_state, or {"error": message, "device_fault": bool} (the device, not the group, failed:
+    bytes, not references). {"raws": [...]} with the device named in each raw's device_state
+    ("interrupted": true where the command asked it to stop: what the finished processes
+    measured), or {"error": message, "device_fault": bool} (the device, not the group, failed:
     it cannot be reached, or went away)."""
+    from ..measure.adaptive import Interrupted
     from . import open_target
 
     device = next((d for d in joined_devices() if d.resource == resource), None)
@@ -130,8 +171,16 @@ def measure_on_device(resource: str, group: GroupWork, names: list[list[str] | N
         target = open_target(device.target_options())
     except UserError as e:
         return {"error": str(e), "device_fault": True}
+    interrupted = False
     try:
-        raws = target.measure_group(replace(group, jobs=jobs))
+        with _stopped_by_key(task):
+            raws = target.measure_group(replace(group, jobs=jobs))
+    except Interrupted as e:
+        if not isinstance(e.cause, KeyboardInterrupt):
+            return {"error": str(e.cause), "device_fault": True}
+        raws, interrupted = e.raws, True
+    except KeyboardInterrupt:
+        return {"raws": [], "interrupted": True}
     except DeviceLost as e:
         return {"error": str(e), "device_fault": True}
     except UserError as e:
@@ -142,6 +191,6 @@ def measure_on_device(resource: str, group: GroupWork, names: list[list[str] | N
         target.close()
     for raw in raws:
         raw.device_state = {**raw.device_state, "serial": device.serial, "host": device.host,
-                            "farm_device": device.resource, **({"core": device.core} if device.core is not None else {})}
+                            "farm_device": device.resource, "device_label": device.label, **({"core": device.core} if device.core is not None else {})}
     _count_measured(resource, len(raws))
-    return {"raws": raws}
+    return {"raws": raws, "interrupted": interrupted}
