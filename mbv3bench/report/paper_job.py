@@ -12,17 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..core.registry import PROTOCOL
 from ..runner import Cell, plan_grid
 from .plots import tradeoffs
 from .tables import TABLES
 
 RUNTIMES = ("litert", "onnxruntime")      # the report's runtimes: LiteRT's tables and figures, then ORT's tables
-# What fits the job in a few minutes on a 2-core machine: 3 processes per group, each >= 20 runs and
-# >= 0.5 s per cell after 0.3 s of warm-up, no adaptive extension (--target-ci 0), 10 profiled runs.
-# The intervals are t intervals over 3 processes (2 degrees of freedom): wide, and said so.
-PROTOCOL_DEFAULTS = replace(PROTOCOL, runs=20, min_secs=0.5, warmup_runs=5, warmup_secs=0.3, profile_runs=10,
-                            processes=3, target_ci=0.0)
 
 
 @dataclass(frozen=True)
@@ -49,3 +43,34 @@ def cells(accuracy) -> list[Cell]:
     """Every cell of the job, each tagged with its part, so each part is measured in rounds of its own."""
     return [replace(c, group=p.group) for p in parts(accuracy) for v, precision in p.needs
             for c in plan_grid([v], [p.runtime], [precision])]
+
+
+def table3(docs: dict, device: str):
+    """Table 3 as the job filled it, for the terminal: each runtime's measured ms and paired
+    relative beside the paper's Pixel-1, and under it the rank correlation of each runtime's."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from .tables import rank_line, ms_cell, rel_cell
+
+    shown = [docs[3, rt] for rt in RUNTIMES if (3, rt) in docs]
+    base = shown[0]
+    table = Table(title=f"{base['title']}, measured on {device}", title_justify="left")
+    for col in ["network", base["metric"], "MAdds (M)"] + [h for d in shown for h in (
+            f"{d['runtime']} {d['statistic']} ms (n, 95% CI)", f"{d['runtime']} rel.")] + ["paper P-1 ms", "paper rel."]:
+        table.add_column(col, justify="left" if col == "network" else "right")
+    for i, row in enumerate(base["rows"]):
+        line = [row["network"], f"{row['top1']:g}" if row["top1"] is not None else "unpublished",
+                f"{row['madds'] / 1e6:.1f}"]
+        for d in shown:
+            c = d["rows"][i]["measured"][device]
+            line += [ms_cell(c, d["statistic"]), rel_cell(c and c["relative"], c and c["relative_ci95"])]
+        pixel1 = row["paper"].get("pixel1")
+        line += [f"{pixel1:g}" if pixel1 is not None else "not published", rel_cell(row["paper"]["relative"]["pixel1"])]
+        table.add_row(*line)
+    notes = [f"{d['runtime']}: {rank_line(d, device)}" for d in shown]
+    notes += [f"{d['runtime']}: {d['produced_by'][device]}" for d in shown]
+    notes.append("rel.: row / V3-Large 1.0; with [95% CI] the paired ratio of cells measured in the same rounds, "
+                 "without one the quotient of two headlines")
+    return Group(table, *(Text(n) for n in notes))

@@ -215,7 +215,7 @@ def rank_line(doc: dict, device: str) -> str:
 
 # ---- rendering ---------------------------------------------------------------------------------
 
-def _ms(c: dict | None, doc_statistic: str) -> str:
+def ms_cell(c: dict | None, doc_statistic: str) -> str:
     if c is None:
         return UNMEASURED
     lo, hi = c["ci95"]
@@ -224,7 +224,7 @@ def _ms(c: dict | None, doc_statistic: str) -> str:
     return f"{num(c['ms'], '.2f')}{stat} (n={num(c['n'], 'd')}, {ci})" + (" noisy" if c["noisy"] else "")
 
 
-def _rel(x, ci=None) -> str:
+def rel_cell(x, ci=None) -> str:
     if x is None:
         return "-"
     return f"{x:.3f}x [{ci[0]:.3f}-{ci[1]:.3f}]" if ci and ci[0] is not None else f"{x:.2f}x"
@@ -256,12 +256,12 @@ def grid(doc: dict) -> tuple[list[str], list[list[str]]]:
             line += [f"{r['paper'][k]:g}" if k in r["paper"] else NOT_PUBLISHED for k in ("madds_m", "params_m")]
         for d in doc["device"]:
             c = r["measured"][d]
-            line += [_ms(c, statistic), _rel(c and c["relative"], c and c["relative_ci95"])]
+            line += [ms_cell(c, statistic), rel_cell(c and c["relative"], c and c["relative_ci95"])]
             if doc["fhs_format"]:
                 f = r["measured_fhs"][d]
-                line += [_ms(f, statistic), _rel(f and f["relative"], f and f["relative_ci95"])]
+                line += [ms_cell(f, statistic), rel_cell(f and f["relative"], f and f["relative_ci95"])]
         line += [f"{r['paper'][p]:g}" if r["paper"][p] is not None else NOT_PUBLISHED for p in pix]
-        line += [_rel(r["paper"]["relative"][p]) for p in pix]
+        line += [rel_cell(r["paper"]["relative"][p]) for p in pix]
         body.append(line)
     return head, body
 
