@@ -23,10 +23,12 @@ class Measured:
     same rounds as another result, so a table's "relative" column is a paired ratio wherever the
     store has one."""
 
-    def __init__(self, store, device: str, runtime: str, statistic: str):
+    def __init__(self, store, device: str, runtime: str, statistic: str, variants: list[str] | None = None):
+        """`variants`: these only, with every measurement of each (not just the latest), so a row
+        can be the one measured in the rounds of its table's first row."""
         self.device, self.runtime = device, runtime
         found: dict[tuple[str, str], list[Result]] = {}
-        for r in store.measurements(device=device, runtime=runtime):
+        for r in store.measurements(device=device, runtime=runtime, variants=variants, every=variants is not None):
             if r.settings.get("metric", "time") != "time":   # an instruction count has no latency
                 continue
             found.setdefault((r.variant, r.format), []).append(r)

@@ -151,7 +151,7 @@ def build(number: int, store, devices: list[str], runtime: str, accuracy, paper,
     """The table's document, every measurement read by `statistic` (measure/restate.py)."""
     t = TABLES[number]
     fmt = format_of(runtime, t.precision)
-    measured = {d: Measured(store, d, runtime, statistic) for d in devices}
+    measured = {d: Measured(store, d, runtime, statistic, t.variants) for d in devices}
     # the int8-with-float-h-swish flavour gets its columns only where it was measured
     fhs_fmt = exported_format(runtime, "int8-fhs") if t.fhs else None
     if fhs_fmt and not any(m.get(v, fhs_fmt) for m in measured.values() for v in t.variants):
