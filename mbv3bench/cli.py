@@ -8,7 +8,7 @@ import click
 
 from .core.errors import DeviceLost, UserError, cut
 from .core.registry import EXPORT_FORMATS, PRECISIONS, RUNTIMES
-from .core.registry import DEFAULT_RUNTIMES
+from .core.registry import DEFAULT_RUNTIMES, PAPER_JOB_PROTOCOL, PROTOCOL
 from .options import measure_options as _measure_options, measuring_options as _measuring_options
 from .options import db_option as _db_option, open_target as _open_target
 
@@ -194,8 +194,35 @@ def _split(values: str) -> list[str]:
 
 
 
+def _paper_job(kw: dict) -> None:
+    """--paper: the job's grid replaces --models, --runtimes and --precision, and its protocol
+    defaults stand for every protocol option not given."""
+    from dataclasses import asdict
+
+    ctx = click.get_current_context()
+    given = [n for n in ("models", "runtimes", "precision") if ctx.get_parameter_source(n) != click.core.ParameterSource.DEFAULT]
+    if given:
+        raise UserError(f"--paper measures the paper's own grid (Tables 3 and 5, Figure 1); leave out --{given[0]}")
+    for name, value in asdict(PAPER_JOB_PROTOCOL).items():
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT:
+            kw[name] = value
+
+
+PAPER_HELP = ("The main job (`make run`): every row of Table 3 on LiteRT and ONNX Runtime, Figure 1's points with a "
+              "published top-1 and Table 5 on LiteRT, then the report (--report-dir), ending with the Table 3 it "
+              "filled. Protocol options not given take the job's defaults: "
+              + " ".join(f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}" for k, v in vars(PAPER_JOB_PROTOCOL).items()
+                         if v != getattr(PROTOCOL, k)) + ".")
+
+
 @main.command()
 @click.option("--device", default="local", show_default=True, help="A profile in devices/ (or --devices-dir).")
+@click.option("--paper", is_flag=True, help=PAPER_HELP)
+@click.option("--report-dir", default="reports/latest", show_default=True, type=click.Path(file_okay=False),
+              help="--paper: where the report goes.")
+@click.option("--export-jobs", type=click.IntRange(min=1),
+              help="Models exported at once, in fresh processes, before anything is measured "
+                   "(default: the cores this process may use).")
 @click.option("--models", default="mobilenet_v3_large,mobilenet_v3_small", show_default=True,
               help="Comma-separated variants, e.g. mobilenet_v3_large:width=0.75,res=160,mobilenet_v2.")
 @click.option("--runtimes", help="Comma-separated: " + ", ".join(RUNTIMES) + " (default: what the device runs; "
@@ -214,8 +241,10 @@ def _split(values: str) -> list[str]:
               help="instructions: count the instructions retired inside each invoke (local; hardware counters "
                    "or valgrind), deterministic on a noisy host.")
 @click.option("--rebuild", is_flag=True, help=REBUILD_HELP)
-def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, resume, metric, rebuild, **kw):
-    """Measure latency (and per-layer times) of models x runtimes on a device."""
+def run(device, paper, report_dir, export_jobs, models, runtimes, precision, per_layer, db, json_out, out_dir, resume,
+        metric, rebuild, **kw):
+    """Measure latency (and per-layer times) of models x runtimes on a device (--paper: the paper's tables)."""
+    import os
     import time
     from pathlib import Path
 
@@ -232,10 +261,19 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
     from .zoo.spec import split_variant_list
 
     kind = load_device(device)["kind"]   # a bad device name fails before anything else
-    runtimes = device_runtimes(kind, device, None if runtimes is None else _split(runtimes))
+    if paper:
+        from .report.accuracy import load_accuracy, load_paper_latency
+        from .report.paper_job import RUNTIMES as PAPER_RUNTIMES, cells as paper_cells
+
+        _paper_job(kw)
+        runtimes = device_runtimes(kind, device, list(PAPER_RUNTIMES))
+        accuracy = load_accuracy()
+        cells = paper_cells(accuracy)
+    else:
+        runtimes = device_runtimes(kind, device, None if runtimes is None else _split(runtimes))
+        cells = plan_grid(split_variant_list(models), runtimes, _split(precision))
     options = _measure_options(kw, device, metric=metric, per_layer=per_layer, runtimes=runtimes)
     protocol, settings = options.protocol, options.settings
-    cells = plan_grid(split_variant_list(models), runtimes, _split(precision))
     if not cells:
         raise UserError("nothing to measure: --models, --runtimes and --precision leave an empty grid")
     if metric == "instructions":
@@ -254,15 +292,19 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
         check_output("--json", json_out, inputs={"--db": db.file, **read})
     check_folder("--out-dir", out_dir)
     check_folder("the artifact cache", artifact_dir())
+    if paper:
+        from .report.commands import check_report_folder
+
+        check_report_folder(Path(report_dir), list(PAPER_RUNTIMES), {"--db": db.file, **read})
     with Store(db) as store:
         target = _open_target(options.target)
         out = console()
         not_stored = None
-        with RunDisplay(out, len(cells)) as display:
+        with RunDisplay(out, cells, protocol) as display:
             try:
                 results = run_grid(cells, target, protocol, settings, store, resume=resume, metric=metric,
                                    on_event=display.on_event, on_progress=display.on_progress,
-                                   rebuild=rebuild)
+                                   rebuild=rebuild, export_jobs=export_jobs or len(os.sched_getaffinity(0)))
             except KeyboardInterrupt:
                 display.live.stop()
                 click.echo(f"interrupted: {sum(1 for r in display.done if r.ok)} finished "
@@ -281,11 +323,16 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
             [("results", lambda: write_new(Path(out_dir), f"results-{stamp}", ".json", text)),
              ("per-layer", lambda: write_new(Path(out_dir), f"layers-{stamp}", ".csv", layers_csv(results)))]
             + ([("--json", json_copy)] if json_out else []))
-        out.print(results_table(results, describe(target.describe(), protocol, settings.threads, metric)))
-        if (ratios := ratios_table(results)) is not None:
-            out.print(ratios)
+        if paper:   # 27 cells and a hundred ratios: the report and Table 3 below show them
+            out.print(describe(target.describe(), protocol, settings.threads, metric))
+        else:
+            out.print(results_table(results, describe(target.describe(), protocol, settings.threads, metric)))
+            if (ratios := ratios_table(results)) is not None:
+                out.print(ratios)
         out.print("; ".join([f"stored in {db}" if not_stored is None else f"NOT stored in {db}",
                              *(f"{what} {path}" for what, path in written)]))
+        if paper and not_stored is None:
+            _paper_report(store, accuracy, load_paper_latency(), device, Path(report_dir), db, protocol.statistic, out)
         if unwritten:
             click.echo(f"error: could not write {'; '.join(unwritten)}", err=True)
         if not_stored is not None:
@@ -299,6 +346,21 @@ def run(device, models, runtimes, precision, per_layer, db, json_out, out_dir, r
         if failed:
             click.echo(f"error: {len(failed)} measurement(s) failed: {failed[0].error}", err=True)
             sys.exit(1)
+
+
+def _paper_report(store, accuracy, paper, device: str, out_dir, db: str, statistic: str, out) -> None:
+    """--paper's end: the report written, where it is, and the Table 3 it filled."""
+    from .report.commands import figure_context
+    from .report.index import write_report
+    from .report.paper_job import RUNTIMES as PAPER_RUNTIMES, table3
+
+    made, skipped, docs = write_report(
+        out_dir, store, accuracy, paper, device=device, runtimes=list(PAPER_RUNTIMES), db=db, statistic=statistic,
+        context=lambda figure: figure_context(store, accuracy, paper, device, PAPER_RUNTIMES[0], figure, False,
+                                              statistic))
+    out.print(table3(docs, device))
+    out.print(f"report: {out_dir / 'index.md'} ({len(made)} tables and figures; {len(skipped)} could not be drawn, "
+              "index.md says why)")
 
 
 @main.command()

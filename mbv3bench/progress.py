@@ -2,6 +2,8 @@
 rounds, each cell's statistic and interval so far, each ratio, and when it should be done."""
 from __future__ import annotations
 
+import time
+
 from rich.console import Group
 from rich.live import Live
 from rich.table import Table
@@ -31,10 +33,19 @@ def _ci(est) -> tuple[str, str, str]:
 
 
 class RunDisplay:
-    """on_event and on_progress of runner.run_grid, drawn with rich.live."""
+    """on_event and on_progress of runner.run_grid, drawn with rich.live: the exports, then each
+    group measured, and an ETA of the whole job (exports at the rate seen so far; groups still to
+    come at the seconds per cell of the groups finished, before the first one a guess from the
+    protocol)."""
 
-    def __init__(self, console, total: int):
-        self.total, self.done, self.line, self.snapshot = total, [], "starting", None
+    def __init__(self, console, cells: list, protocol, clock=time.monotonic):
+        self.total, self.done, self.line, self.snapshot = len(cells), [], "starting", None
+        self.exports = sum(1 for c in cells if c.format != "torch")   # torch builds its module in the worker
+        self.protocol, self.clock = protocol, clock
+        self.start = clock()
+        self.exported, self.started = 0, 0          # cells whose file is ready; cells whose group began
+        self.group_start, self.group_size = None, 0
+        self.measured_s, self.measured_cells = 0.0, 0   # of the groups finished
         self.live = Live(self._render(), console=console, refresh_per_second=4, transient=True)
 
     def __enter__(self):
@@ -45,29 +56,78 @@ class RunDisplay:
         return self.live.__exit__(*exc)
 
     def on_event(self, kind, cell, result) -> None:
-        what = {"export": "exporting", "measure": "measuring", "skipped": "in store:", "done": "measured",
+        what = {"exported": "exported", "measure": "measuring", "skipped": "in store:", "done": "measured",
                 "error": "failed"}[kind]
         self.line = f"{what} {cell.variant} on {cell.runtime} ({cell.format})"
+        if kind == "exported":
+            self.exported += 1
+        elif kind == "skipped":
+            self.started += 1
+        elif kind == "measure":
+            self._group_begins()
+            self.started += 1
+            self.group_size += 1
         if result is not None:
             self.done.append(result)
-        if kind in ("export", "skipped"):
+        if kind in ("exported", "skipped"):
             self.snapshot = None
         self.live.update(self._render())
+
+    def _group_begins(self) -> None:
+        """A "measure" event after the last group's cells were all done opens the next group."""
+        if self.group_start is not None and len(self.done) < self.started:
+            return
+        now = self.clock()
+        if self.group_start is not None:
+            self.measured_s += now - self.group_start
+            self.measured_cells += self.group_size
+        self.group_start, self.group_size = now, 0
 
     def on_progress(self, snapshot: Snapshot | FarmActivity) -> None:
         self.snapshot = snapshot
         self.live.update(self._render())
 
+    def group_guess_s(self) -> float:
+        """One group before any has finished: its processes (start-up ~2 s each, warm-up, timed
+        rounds) and the profiled one."""
+        p = self.protocol
+        return (p.processes + (1 if p.profile_runs else 0)) * (2.0 + p.warmup_secs + p.min_secs)
+
+    def eta_s(self) -> float | None:
+        """Seconds the whole job still needs, or None before anything is known to pace it by."""
+        now = self.clock()
+        exports_left = self.exports - self.exported
+        if exports_left and not self.exported:
+            return None
+        left = (now - self.start) / self.exported * exports_left if exports_left else 0.0
+        if isinstance(self.snapshot, FarmActivity):   # its devices measure groups side by side: its own ETA
+            return None if self.snapshot.eta_s is None else left + self.snapshot.eta_s
+        per_cell = self.measured_s / self.measured_cells if self.measured_cells else None
+        if self.group_start is not None and len(self.done) < self.started:   # a group under way
+            s = self.snapshot
+            guess = per_cell * self.group_size if per_cell else self.group_guess_s()
+            current = s.eta_s if s is not None and s.eta_s is not None else guess - (now - self.group_start)
+            left += max(0.0, current)
+        waiting = self.total - self.started
+        left += waiting * per_cell if per_cell else -(-waiting // 10) * self.group_guess_s()
+        return left
+
     def _render(self):
-        head = Text(f"[{len(self.done)}/{self.total} cells] {self.line}")
+        eta = self.eta_s()
+        whole = (f"; the whole job: {self.clock() - self.start:.0f} s so far, "
+                 + (f"about {eta:.0f} s to go" if eta is not None else "its pace known after the first export"))
+        exports = f"{self.exported}/{self.exports} exported, " if self.exported < self.exports else ""
+        head = Text(f"[{exports}{len(self.done)}/{self.total} cells measured{whole}] {self.line}")
         s = self.snapshot
         if s is None:
             return head
         if isinstance(s, FarmActivity):
             return Group(head, *map(Text, farm_lines(s)))
         eta = f", about {s.eta_s:.0f} s to go" if s.eta_s is not None else ""
+        target = (f"every 95% interval within +-{s.target_pct:g}%" if s.target_pct else
+                  f"{self.protocol.processes} processes")
         title = (f"{s.phase} {len(s.labels)} cell(s) together: {s.processes} process(es) done, {s.elapsed_s:.0f} s{eta}; "
-                 f"target: every 95% interval within +-{s.target_pct:g}%")
+                 f"target: {target}")
         table = Table(title=title, title_justify="left")
         for col in ("cell", f"{s.statistic} ms / ratio", "95% interval", "half-width"):
             table.add_column(col, justify="left" if col == "cell" else "right")

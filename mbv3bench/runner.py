@@ -11,6 +11,7 @@ from typing import Callable
 
 from .zoo.arch import Network, resolve
 from .export.artifacts import foreign_artifact, get_artifact, model_input_shape, sha256_file, tool_versions
+from .export.parallel import export_all
 from .zoo.cost import summary
 from .core.errors import UserError
 from .measure import blockstats
@@ -53,6 +54,9 @@ class Cell:
     variant: str
     runtime: str
     format: str
+    # cells of different groups are never measured in the same rounds; a grid may hold one cell
+    # in two groups, each measured with its own neighbours (the paired ratios a table needs)
+    group: str = ""
 
 
 def plan_grid(variants: list[str], runtimes: list[str], precisions: list[str]) -> list[Cell]:
@@ -294,13 +298,15 @@ def _chunks(items: list[_Item], budget: int | None, most: int = MAX_GROUP) -> li
 def run_grid(cells: list[Cell], target: Target, protocol: Protocol, settings: Settings, store: Store, *,
              resume: bool, on_event: Callable[[str, Cell, Result | None], None] = lambda *a: None,
              on_progress: Callable[[Snapshot], None] | None = None, metric: str = "time",
-             rebuild: bool = False, independent: bool = False) -> list[Result]:
-    """Measures every cell, the cells of runtimes sharing a worker together; returns the results (stored ones for
-    cells --resume skips), each stored the moment its group finishes. `independent`: the cells are
-    not compared with each other (a lookup table's blocks), so a target with several devices
-    measures each on whichever device is free, not in groups. A group that fails is measured
-    again cell by cell, so only the failing cell is recorded as an error; Ctrl-C or a lost phone
-    stores what the finished processes (phone: rounds) measured, then stops."""
+             rebuild: bool = False, independent: bool = False, export_jobs: int = 1) -> list[Result]:
+    """Measures every cell, the cells of runtimes sharing a worker (and of one Cell.group) together;
+    returns the results (stored ones for cells --resume skips), each stored the moment its group
+    finishes. Every artifact is exported first, `export_jobs` at a time (on_event "exported" as each
+    is ready). `independent`: the cells are not compared with each other (a lookup table's blocks),
+    so a target with several devices measures each on whichever device is free, not in groups. A
+    group that fails is measured again cell by cell, so only the failing cell is recorded as an
+    error; Ctrl-C or a lost phone stores what the finished processes (phone: rounds) measured, then
+    stops."""
     run_id = store.start_run({**tool_versions(), "device": target.describe()})
     results: dict[Cell, Result] = {}
 
@@ -349,13 +355,18 @@ def run_grid(cells: list[Cell], target: Target, protocol: Protocol, settings: Se
         if again:
             measure_chunks(again)
 
+    def exported(variant: str, fmt: str) -> None:
+        for cell in cells:
+            if (cell.variant, cell.format) == (variant, fmt):
+                on_event("exported", cell, None)
+
+    export_all([(c.variant, c.format) for c in cells], export_jobs, exported, rebuild=rebuild)
     budget = target.memory_budget()
     chunks: list[list[_Item]] = []
-    for group in dict.fromkeys(worker_group(c.runtime) for c in cells):
+    for group in dict.fromkeys((worker_group(c.runtime), c.group) for c in cells):
         todo = []
-        for cell in (c for c in cells if worker_group(c.runtime) == group):
-            on_event("export", cell, None)
-            subject = variant_subject(cell, rebuild)
+        for cell in (c for c in cells if (worker_group(c.runtime), c.group) == group):
+            subject = variant_subject(cell)
             s = settings_of(subject, settings, protocol, target.core, metric)
             key = measurement_key(cell.variant, subject.sha256 or "torch", cell.runtime, target.name, s)
             if resume and store.has(key):

@@ -47,6 +47,9 @@ FILE_SUFFIXES = {".onnx": "onnx", ".tflite": "tflite", ".pte": "pte"}
 # one definition `run`, `table`, `compare` and the lookup tables share. A result recorded before
 # the statistic was is "median".
 STATISTICS = {"median": 0.5, "p10": 0.1, "min": 0.0}
+# `plot --figure` names, and the file each is in a report folder
+FIGURE_FILES = {"1": "figure1", "2": "figure2", "7": "figure7", "8": "figure8", "9": "figure9",
+                "layers": "layers", "roofline": "roofline"}
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,11 @@ class ProtocolDefaults:
 
 
 PROTOCOL = ProtocolDefaults()
+# The main job's (`run --paper`, `make run`): what fits ~27 cells in a few minutes on a 2-core machine.
+# 3 processes per group, no adaptive extension: t intervals over 3 processes (2 degrees of freedom),
+# wide, and said so.
+PAPER_JOB_PROTOCOL = ProtocolDefaults(runs=20, min_secs=0.5, warmup_runs=5, warmup_secs=0.3, profile_runs=10,
+                                      processes=3, target_ci=0.0)
 
 
 def _check(kind: str, name: str, allowed) -> str:

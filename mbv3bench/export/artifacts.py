@@ -229,6 +229,12 @@ def artifact_path(variant: Variant | str, fmt: str) -> Path:
     return _entry(variant, fmt)[3]
 
 
+def in_cache(variant: Variant | str, fmt: str) -> bool:
+    """Whether the cache has an entry for (variant, format), not yet checked (get_artifact checks it)."""
+    path = artifact_path(variant, fmt)
+    return path.is_file() and path.with_suffix(".json").is_file()
+
+
 def get_artifact(variant: Variant | str, fmt: str, *, rebuild: bool = False) -> Artifact:
     """The cached artifact of (variant, format), exported and checked first if missing."""
     v, versions, key, path = _entry(variant, fmt)

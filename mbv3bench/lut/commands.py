@@ -51,7 +51,7 @@ def _progress(title: str, total: int, exports: int = 0):
     task = progress.add_task(title, total=total)
 
     def on_event(kind, cell, result):
-        what = {"export": "exporting", "measure": "measuring", "skipped": "in store:", "done": "measured",
+        what = {"exported": "exported", "measure": "measuring", "skipped": "in store:", "done": "measured",
                 "error": "failed"}[kind]
         progress.update(task, description=f"{what} {cell.variant}")
         if kind == "measure" and progress.tasks[task].finished:   # a retry of a noisy one: the total grows

@@ -26,14 +26,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..core.errors import UserError
-from ..core.interrupts import children_deaf
 from ..core.results import Result
-from ..export.artifacts import get_artifact
+from ..export.parallel import export_all
 from ..measure.protocol import PROCESS_LIMIT, Protocol
 from ..measure.restate import restated
 from ..runner import Settings, plan_grid, run_grid
 from ..store import Store
-PR_SET_PDEATHSIG = 1   # linux/prctl.h
 
 
 @dataclass(frozen=True)
@@ -54,64 +52,6 @@ def measure(variants: list[str], how: Measuring, store: Store, *, resume: bool,
         raise UserError(f"runtime {how.runtime} has no {how.precision} format")
     return run_grid(cells, how.target, how.protocol, how.settings, store, resume=resume, on_event=on_event,
                     on_progress=on_progress, independent=True)
-
-
-def export_all(variants: list[str], fmt: str, jobs: int, on_done: Callable[[str], None] = lambda v: None) -> None:
-    """Every variant's artifact exported (or found in the cache) before anything is measured,
-    `jobs` at a time in fresh processes: converting a block takes seconds on one core, ~100 of them
-    are most of a build, and measuring then finds each in the cache. Nothing is measured while
-    this runs, so the parallel exports never disturb a measurement."""
-    if fmt == "torch":
-        return
-    if jobs <= 1:
-        for v in variants:
-            get_artifact(v, fmt)
-            on_done(v)
-        return
-    import multiprocessing
-    import os
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
-
-    pool = None
-    try:
-        with children_deaf():   # the workers start in submit()
-            # spawn: a fork would copy whatever torch and the runtimes hold in this process
-            pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_worker_start, initargs=(os.getpid(),))
-            futures = {pool.submit(_export_one, v, fmt): v for v in variants}
-        for future in as_completed(futures):
-            try:
-                future.result()
-            except BrokenProcessPool:
-                raise UserError(f"an export process died (killed: out of memory?); exports finished so far are "
-                                f"cached; try a smaller --export-jobs than {jobs}") from None
-            on_done(futures[future])
-    except BaseException:
-        # shutdown() alone waits for the exports under way (~650 MB and seconds to minutes each);
-        # the pool has no public way to stop them
-        for process in list((pool and pool._processes or {}).values()):
-            process.kill()
-        raise
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)   # joins (reaps) every worker
-
-
-def _worker_start(parent: int) -> None:
-    """An export worker dies with the process that started it, even one killed by SIGKILL, which
-    cannot kill it first (Linux: PR_SET_PDEATHSIG)."""
-    import ctypes
-    import os
-    import signal
-
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:   # it died before the line above
-        os._exit(1)
-
-
-def _export_one(variant: str, fmt: str) -> str:
-    return str(get_artifact(variant, fmt).path)
 
 
 def failed_line(results: list[Result]) -> str | None:
@@ -143,7 +83,8 @@ def measure_settled(variants: list[str], how: Measuring, store: Store, *, resume
     measured again, up to `retries` times; the fastest attempt by the statistic kept."""
     from ..core.registry import format_of
 
-    export_all(variants, format_of(how.runtime, how.precision) or "", export_jobs, on_exported)
+    fmt = format_of(how.runtime, how.precision) or ""
+    export_all([(v, fmt) for v in variants], export_jobs, lambda v, f: on_exported(v))
 
     def faster(r: Result, than: Result) -> bool:
         return r.ok and (not than.ok or value_of(r, statistic)[0] < value_of(than, statistic)[0])

@@ -9,12 +9,10 @@ import click
 
 from ..core.errors import UserError
 from ..core.output import check_folder, check_not_input, check_output, write_atomic
-from ..core.registry import PROTOCOL, check_runtime
+from ..core.registry import FIGURE_FILES, PROTOCOL, check_runtime
 from ..options import db_option, measure_options, measuring_options, statistic_option
 
 TABLE_NUMBERS = ("3", "4", "5", "6", "7")
-FIGURE_FILES = {"1": "figure1", "2": "figure2", "7": "figure7", "8": "figure8", "9": "figure9",
-                "layers": "layers", "roofline": "roofline"}
 ACCURACY_HELP = "A CSV (variant,precision,top1[,source]) adding or overriding published top-1 values."
 STATISTIC = statistic_option(PROTOCOL.statistic, "What each cell shows, of its block medians: every stored "
                              "measurement is read by it (from its blocks), and --measure measures by it.")
@@ -73,7 +71,7 @@ def _local_core(device: str) -> int | None:
     return open_target(TargetOptions("local")).core
 
 
-def _context(store, accuracy, paper, device, runtime, figure, recalibrate, statistic):
+def figure_context(store, accuracy, paper, device, runtime, figure, recalibrate, statistic):
     from ..measure.calibrate import peaks
     from .plots import Context
 
@@ -115,19 +113,16 @@ def plot(figure, output, device, runtime, db, accuracy_file, measure, models, re
             for rt in runtimes:
                 measure_missing(store, measure_options(kw, device, statistic=statistic), rt, needs(figure, model_list),
                                 _echo_err)
-        ctx = _context(store, accuracy, paper, device, runtimes[0], figure, recalibrate, statistic)
+        ctx = figure_context(store, accuracy, paper, device, runtimes[0], figure, recalibrate, statistic)
         path = draw(figure, out, ctx, model_list, runtimes if runtime else None)
     click.echo(f"wrote {path}")
 
 
-def _report_files() -> list[str]:
-    """Every file `report` may write into its folder."""
-    return [f"table{n}.md" for n in TABLE_NUMBERS] + [f"{stem}.png" for stem in FIGURE_FILES.values()] + ["index.md"]
-
-
 @click.command()
 @click.option("--device", default="local", show_default=True)
-@click.option("--runtime", default="litert", show_default=True)
+@click.option("--runtime", default="litert", show_default=True,
+              help="Comma-separated: the first gets every table and figure, each further one its tables "
+                   "(table<N>-<runtime>.md).")
 @click.option("-o", "--out-dir", default="reports/latest", show_default=True, type=click.Path(file_okay=False))
 @db_option()
 @click.option("--accuracy", "accuracy_file", type=click.Path(dir_okay=False), help=ACCURACY_HELP)
@@ -137,41 +132,32 @@ def _report_files() -> list[str]:
 def report(device, runtime, out_dir, db, accuracy_file, measure, statistic, **kw):
     """Every table (md) and every figure that has data, with an index.md saying what is missing."""
     from ..core.registry import format_of
+    from .index import write_report
     from .measured import measure_missing
-    from .plots import draw, needs
-    from .tables import TABLES, build, render
+    from .plots import needs
+    from .tables import TABLES
 
-    runtime = check_runtime(runtime)
+    runtimes = list(dict.fromkeys(check_runtime(r.strip()) for r in runtime.split(",") if r.strip()))
+    if not runtimes:
+        raise UserError("--runtime names no runtime; allowed: a comma-separated list of litert, onnxruntime, ...")
     out = Path(out_dir)
-    check_folder("-o", out)
-    check_output("-o", *(out / name for name in _report_files()), inputs={"--db": db.file, "--accuracy": accuracy_file})
-    made, skipped = [], []
+    check_report_folder(out, runtimes, {"--db": db.file, "--accuracy": accuracy_file})
     with _session(db, accuracy_file, writes=measure) as (store, accuracy, paper):
-        if measure:   # what this runtime has a format for: a table it cannot fill is skipped below
-            wanted = [c for t in TABLES.values() for c in t.needs(runtime)] + [c for f in FIGURE_FILES for c in needs(f)]
-            measure_missing(store, measure_options(kw, device, statistic=statistic), runtime,
-                            [c for c in wanted if format_of(runtime, c[1])], _echo_err)
-        for n in TABLES:
-            try:
-                doc = build(n, store, [device], runtime, accuracy, paper, statistic)
-            except UserError as e:
-                skipped.append((f"Table {n}", str(e)))
-                continue
-            write_atomic(out / f"table{n}.md", render(doc, "md"), "-o")
-            unmeasured = sum(r["measured"][device] is None for r in doc["rows"])
-            made.append((f"Table {n}", f"table{n}.md", f"{len(doc['rows']) - unmeasured} of {len(doc['rows'])} "
-                                                         "rows measured"))
-        for figure, stem in FIGURE_FILES.items():
-            try:
-                ctx = _context(store, accuracy, paper, device, runtime, figure, False, statistic)
-                draw(figure, out / f"{stem}.png", ctx, runtimes=[runtime] if figure != "layers" else None)
-            except UserError as e:
-                skipped.append((f"Figure {figure}", str(e)))
-                continue
-            made.append((f"Figure {figure}", f"{stem}.png", ""))
-    lines = [f"# mbv3bench report: {device}, {runtime}", "", f"From {db}.", "", "## Contents", ""]
-    lines += [f"- [{what}]({path})" + (f": {info}" if info else "") for what, path, info in made]
-    lines += ["", "## Not drawn", ""] + ([f"- {what}: {why}" for what, why in skipped] or ["- nothing: every "
-                                                                                        "table and figure has data"])
-    write_atomic(out / "index.md", "\n".join(lines) + "\n", "-o")
+        if measure:   # what each runtime has a format for: a table it cannot fill is skipped below
+            for i, rt in enumerate(runtimes):
+                wanted = [c for t in TABLES.values() for c in t.needs(rt)]
+                wanted += [c for f in FIGURE_FILES for c in needs(f)] if i == 0 else []
+                measure_missing(store, measure_options(kw, device, statistic=statistic), rt,
+                                [c for c in wanted if format_of(rt, c[1])], _echo_err)
+        made, skipped, _ = write_report(
+            out, store, accuracy, paper, device=device, runtimes=runtimes, db=db, statistic=statistic,
+            context=lambda figure: figure_context(store, accuracy, paper, device, runtimes[0], figure, False, statistic))
     click.echo(f"wrote {len(made)} table(s)/figure(s) to {out}; {len(skipped)} could not be drawn (see index.md)")
+
+
+def check_report_folder(out: Path, runtimes: list[str], inputs: dict) -> None:
+    """The report's folder and every file it may write, checked before anything is read or measured."""
+    from .index import report_files
+
+    check_folder("-o", out)
+    check_output("-o", *(out / name for name in report_files(runtimes)), inputs=inputs)

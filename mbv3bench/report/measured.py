@@ -17,24 +17,42 @@ def _is_paper_protocol(r: Result) -> bool:
 
 
 class Measured:
-    """The store's latest successful measurements of one device and runtime, one per (variant, format):
-    the paper's protocol (1 thread, default runtime options) when there is one, else the latest;
-    each read by `statistic` (measure/restate.py)."""
+    """The store's successful measurements of one device and runtime, per (variant, format): the
+    paper's protocol (1 thread, default runtime options) when there is one, latest first; each
+    read by `statistic` (measure/restate.py). `get` gives the latest, or the latest measured in the
+    same rounds as another result, so a table's "relative" column is a paired ratio wherever the
+    store has one."""
 
-    def __init__(self, store, device: str, runtime: str, statistic: str):
+    def __init__(self, store, device: str, runtime: str, statistic: str, variants: list[str] | None = None):
+        """`variants`: these only, with every measurement of each (not just the latest), so a row
+        can be the one measured in the rounds of its table's first row."""
         self.device, self.runtime = device, runtime
-        self.cells: dict[tuple[str, str], Result] = {}
-        for r in store.measurements(device=device, runtime=runtime):
+        found: dict[tuple[str, str], list[Result]] = {}
+        for r in store.measurements(device=device, runtime=runtime, variants=variants, every=variants is not None):
             if r.settings.get("metric", "time") != "time":   # an instruction count has no latency
                 continue
-            key = (r.variant, r.format)
-            old = self.cells.get(key)
-            if old is None or (_is_paper_protocol(r), r.id) > (_is_paper_protocol(old), old.id):
-                self.cells[key] = r
-        self.cells = {key: restated(r, statistic) for key, r in self.cells.items()}
+            found.setdefault((r.variant, r.format), []).append(r)
+        self.candidates: dict[tuple[str, str], list[Result]] = {}
+        for key, rs in found.items():
+            rs.sort(key=lambda r: (_is_paper_protocol(r), r.id or 0), reverse=True)
+            best = _is_paper_protocol(rs[0])
+            self.candidates[key] = [restated(r, statistic) for r in rs if _is_paper_protocol(r) == best]
 
-    def get(self, variant: str, fmt: str) -> Result | None:
-        return self.cells.get((variant, fmt))
+    def get(self, variant: str, fmt: str, near: Result | None = None) -> Result | None:
+        """The latest measurement of the cell; with `near`, the latest measured in its rounds if any."""
+        rs = self.candidates.get((variant, fmt), [])
+        group = (near.rounds or {}).get("group") if near is not None else None
+        return next((r for r in rs if group and (r.rounds or {}).get("group") == group), rs[0] if rs else None)
+
+    def best_first(self, variant: str, fmt: str, others: list[tuple[str, str]]) -> Result | None:
+        """The measurement of (variant, fmt) measured in the same rounds as most of `others` (the
+        latest of those): the first row a table's other rows are paired with."""
+        def together(r: Result) -> int:
+            group = (r.rounds or {}).get("group")
+            return sum(1 for v, f in others if group and any((o.rounds or {}).get("group") == group
+                                                              for o in self.candidates.get((v, f), [])))
+        rs = self.candidates.get((variant, fmt), [])
+        return max(rs, key=together) if rs else None   # max keeps the first (latest) of equals
 
     def missing(self, variants: list[str], fmt: str) -> list[str]:
         return [v for v in variants if self.get(v, fmt) is None]

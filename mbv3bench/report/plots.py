@@ -18,11 +18,11 @@ from ..zoo.cost import summary
 from ..core.output import num, write_figure
 from ..core.results import Result
 from ..core.errors import UserError
-from ..core.registry import PROTOCOL, RUNTIMES
+from ..core.registry import FIGURE_FILES, PROTOCOL, RUNTIMES
 from ..zoo.spec import parse_variant
 from .measured import Measured, format_of, measured_on
 
-FIGURES = ("1", "2", "7", "8", "9", "layers", "roofline")
+FIGURES = tuple(FIGURE_FILES)
 WIDTHS = (0.35, 0.5, 0.75, 1.0, 1.25)
 RESOLUTIONS = (96, 128, 160, 192, 224, 256)
 DEFAULT_MODELS = ("mobilenet_v3_large", "mobilenet_v3_small")

@@ -20,6 +20,7 @@ from ..core.results import SCHEMA, Result
 from .accuracy import PIXELS
 from ..measure.restate import paired
 from .measured import Measured, format_of, provenance
+from .rank import spearman
 
 FORMATS = ("md", "csv", "tex", "json")
 UNMEASURED = "unmeasured"
@@ -150,7 +151,7 @@ def build(number: int, store, devices: list[str], runtime: str, accuracy, paper,
     """The table's document, every measurement read by `statistic` (measure/restate.py)."""
     t = TABLES[number]
     fmt = format_of(runtime, t.precision)
-    measured = {d: Measured(store, d, runtime, statistic) for d in devices}
+    measured = {d: Measured(store, d, runtime, statistic, t.variants) for d in devices}
     # the int8-with-float-h-swish flavour gets its columns only where it was measured
     fhs_fmt = exported_format(runtime, "int8-fhs") if t.fhs else None
     if fhs_fmt and not any(m.get(v, fhs_fmt) for m in measured.values() for v in t.variants):
@@ -159,7 +160,8 @@ def build(number: int, store, devices: list[str], runtime: str, accuracy, paper,
     rows = []
     for label, variant in t.rows:
         base = t.first(variant)
-        firsts = {d: m.get(base, fmt) for d, m in measured.items()}
+        block = [(v, fmt) for v in t.variants if t.first(v) == base]
+        firsts = {d: m.best_first(base, fmt, block) for d, m in measured.items()}
         paper_first = paper.table(base, t.precision, str(number))
         cost = summary(resolve(variant))
         top1 = accuracy.top1(variant, t.precision)
@@ -171,18 +173,18 @@ def build(number: int, store, devices: list[str], runtime: str, accuracy, paper,
                          "relative": {p: published[p] / paper_first[p] if p in published and p in paper_first
                                       else None for p in t.pixels}, **paper.cost(variant)}}
         for d, m in measured.items():
-            r = m.get(variant, fmt)
+            r = m.get(variant, fmt, near=firsts[d])
             row["measured"][d] = _cell(r, firsts[d])
             if r is None:
                 row["missing"][d] = f"{UNMEASURED}: no {runtime} ({fmt}) measurement of {variant} on {d} in the store"
             else:
                 used[d].append(r)
             if fhs_fmt:
-                f = m.get(variant, fhs_fmt)
+                f = m.get(variant, fhs_fmt, near=firsts[d])
                 row.setdefault("measured_fhs", {})[d] = _cell(f, firsts[d])
                 used[d] += [f] if f else []
         rows.append(row)
-    return {"table": number, "title": t.title, "device": devices, "runtime": runtime, "format": fmt,
+    return {"table": number, "rank_correlation": {d: rank_correlation(rows, d, t.pixels[0]) for d in devices}, "title": t.title, "device": devices, "runtime": runtime, "format": fmt,
             "precision": t.precision, "statistic": statistic, "fhs_format": fhs_fmt, "metric": t.metric,
             "produced_by": {d: provenance(used[d]) for d in devices}, "paper_devices": list(t.pixels),
             "rows": rows, "results": [r.to_json() for d in devices for r in used[d]],
@@ -194,9 +196,26 @@ def build(number: int, store, devices: list[str], runtime: str, accuracy, paper,
                       *t.notes[1:]]}
 
 
+def rank_correlation(rows: list[dict], device: str, pixel: str) -> dict:
+    """Spearman's rho of the device's measured ms with the paper's ms on `pixel`, over the rows that
+    have both."""
+    pairs = [(r["measured"][device]["ms"], r["paper"][pixel]) for r in rows
+             if r["measured"][device] and r["measured"][device]["ms"] and r["paper"].get(pixel) is not None]
+    return {"against": pixel, "rows": len(pairs), "spearman": spearman([a for a, _ in pairs], [b for _, b in pairs])}
+
+
+def rank_line(doc: dict, device: str) -> str:
+    rc = doc["rank_correlation"][device]
+    what = (f"rank correlation (Spearman, ties averaged) of the {doc['statistic']} ms measured on {device} with "
+            f"the paper's P-{rc['against'][-1]} ms")
+    if rc["spearman"] is None:
+        return f"{what}: n/a ({rc['rows']} row(s) measured and published; it needs 3 with an order on both sides)"
+    return f"{what}: {rc['spearman']:.3f} over {rc['rows']} rows"
+
+
 # ---- rendering ---------------------------------------------------------------------------------
 
-def _ms(c: dict | None, doc_statistic: str) -> str:
+def ms_cell(c: dict | None, doc_statistic: str) -> str:
     if c is None:
         return UNMEASURED
     lo, hi = c["ci95"]
@@ -205,7 +224,7 @@ def _ms(c: dict | None, doc_statistic: str) -> str:
     return f"{num(c['ms'], '.2f')}{stat} (n={num(c['n'], 'd')}, {ci})" + (" noisy" if c["noisy"] else "")
 
 
-def _rel(x, ci=None) -> str:
+def rel_cell(x, ci=None) -> str:
     if x is None:
         return "-"
     return f"{x:.3f}x [{ci[0]:.3f}-{ci[1]:.3f}]" if ci and ci[0] is not None else f"{x:.2f}x"
@@ -237,18 +256,19 @@ def grid(doc: dict) -> tuple[list[str], list[list[str]]]:
             line += [f"{r['paper'][k]:g}" if k in r["paper"] else NOT_PUBLISHED for k in ("madds_m", "params_m")]
         for d in doc["device"]:
             c = r["measured"][d]
-            line += [_ms(c, statistic), _rel(c and c["relative"], c and c["relative_ci95"])]
+            line += [ms_cell(c, statistic), rel_cell(c and c["relative"], c and c["relative_ci95"])]
             if doc["fhs_format"]:
                 f = r["measured_fhs"][d]
-                line += [_ms(f, statistic), _rel(f and f["relative"], f and f["relative_ci95"])]
+                line += [ms_cell(f, statistic), rel_cell(f and f["relative"], f and f["relative_ci95"])]
         line += [f"{r['paper'][p]:g}" if r["paper"][p] is not None else NOT_PUBLISHED for p in pix]
-        line += [_rel(r["paper"]["relative"][p]) for p in pix]
+        line += [rel_cell(r["paper"]["relative"][p]) for p in pix]
         body.append(line)
     return head, body
 
 
 def _caption(doc: dict) -> list[str]:
     return ([f"{doc['title']} ({doc['precision']}, runtime {doc['runtime']})"]
+            + [rank_line(doc, d) for d in doc["device"]]
             + [f"measured on {d}: {doc['produced_by'][d]}" for d in doc["device"]] + doc["notes"])
 
 

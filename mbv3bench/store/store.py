@@ -230,12 +230,18 @@ class Store:
         return mid
 
     def measurements(self, *, device: str | None = None, runtime: str | None = None,
-                     variant: str | None = None) -> list[Result]:
-        """Latest successful measurement per (variant, format, runtime, device, threads, settings)."""
+                     variant: str | None = None, variants: list[str] | None = None,
+                     every: bool = False) -> list[Result]:
+        """Latest successful measurement per (variant, format, runtime, device, threads, settings), of
+        `variants` if given; `every`: all the successful ones (each group of cells measured together
+        is one of them)."""
         where, args = self._where(device=device, runtime=runtime, variant=variant)
-        rows = self.query(
-            f"SELECT * FROM measurements WHERE {where} AND id IN (SELECT MAX(id) FROM measurements"
-            " WHERE status='ok' GROUP BY variant, format, runtime, device, threads, settings) ORDER BY id", args)
+        if variants is not None:
+            where += f" AND variant IN ({', '.join('?' * len(variants))})" if variants else " AND 0=1"
+            args += list(variants)
+        latest = ("" if every else " AND id IN (SELECT MAX(id) FROM measurements WHERE status='ok' GROUP BY variant, "
+                  "format, runtime, device, threads, settings)")
+        rows = self.query(f"SELECT * FROM measurements WHERE {where}{latest} ORDER BY id", args)
         return [self._result(r) for r in rows]
 
     def history(self, variant: str | None, *, device: str | None = None, runtime: str | None = None
