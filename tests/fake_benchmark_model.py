@@ -24,6 +24,9 @@ import time
 # (a different binary, with its own sha256), as TFLite builds before 2.13 lack the output mode.
 SUPPORTS_OUTPUT_MODE = True
 VERSION_LINE = "INFO: LiteRT benchmark_model stand-in (mbv3bench tests), version 0.1.0"
+# A phone of known speed (benchmarks/farm_scaling.py): every invoke takes this many microseconds and
+# the model is not loaded; None: the model really runs here
+FIXED_INVOKE_US = None
 
 # flag -> (parser, default, label benchmark_model logs it under)
 _BOOL = {"true": True, "1": True, "false": False, "0": False}
@@ -231,6 +234,8 @@ def main(argv: list[str]) -> int:
         fail(f"Failed to mmap model {graph}")
         return fail("Benchmarking failed.")
 
+    if FIXED_INVOKE_US is not None:
+        return fixed_speed(opts, graph)
     import numpy as np
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
@@ -245,11 +250,33 @@ def main(argv: list[str]) -> int:
         fail(f"Failed to mmap model {graph}: {e}")
         return fail("Benchmarking failed.")
     init_us = (time.perf_counter_ns() - t0) // 1000
+    loaded(graph, init_us)
+    random_inputs(interpreter, np)
+
+    return report_runs(opts, graph, interpreter, init_us)
+
+
+class _Sleeper:
+    """An interpreter whose every invoke takes FIXED_INVOKE_US."""
+
+    def invoke(self) -> None:
+        time.sleep(FIXED_INVOKE_US / 1e6)
+
+
+def loaded(graph: str, init_us: int) -> None:
     log(f"Loaded model {graph}")
     log(f"The input model file size (MB): {_num(os.path.getsize(graph) / 1e6)}")
     log(f"Initialized session in {_num(init_us / 1000)}ms.")
-    random_inputs(interpreter, np)
 
+
+def fixed_speed(opts: dict, graph: str) -> int:
+    loaded(graph, 0)
+    return report_runs(opts, graph, _Sleeper(), 0)
+
+
+def report_runs(opts: dict, graph: str, interpreter, init_us: int) -> int:
+    """Warm-up, then timed runs, logged as benchmark_model logs them, then the op profile if asked."""
+    use_xnnpack = opts["use_xnnpack"] is not False
     results = []
     for runs, min_secs in ((opts["warmup_runs"], opts["warmup_min_secs"]), (opts["num_runs"], opts["min_secs"])):
         log(f"Running benchmark for at least {runs} iterations and at least {_num(min_secs)} seconds "
