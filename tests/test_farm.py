@@ -124,6 +124,12 @@ def test_build_spreads_blocks_over_both_phones_and_misses_none(cluster, phones, 
         assert b["ms"] == pytest.approx(b["measured_ms"] / speed[b["measured_by"]["serial"]])
     assert d["spread_pct"] == pytest.approx(100 * (max(speed.values()) / min(speed.values()) - 1))
     assert "spread" in out
+    # validated over the farm: the table's error on each phone
+    code, out, err = _finish(cluster.command(
+        "lut", "validate", "--lut", str(tmp_path / "t.json"), "-n", "2", "--rounds", "1", "--json", "--farm",
+        cluster.address, "--device", "pixel3", "--db", str(tmp_path / "t.sqlite"), "--export-jobs", "2"))
+    assert code == 0, err
+    assert sorted(json.loads(out)["per_device"]) == sorted(phones)
     code, out, err = _finish(cluster.command("farm", "status", cluster.address, "--json"), 120)
     measured = {d["serial"]: d["measured"] for n in json.loads(out)["nodes"] for d in n["devices"]}
     assert sum(measured.values()) >= BLOCKS and all(measured.values())

@@ -63,6 +63,9 @@ def validation_text(rep: dict) -> str:
         lines.append(f"{n:>9}: RMSE {e['rmse']:.4f} {unit}, MAPE {e['mape_pct']:.1f}%, bias {e['bias_pct']:+.1f}%, "
                      f"within 5% {_pct(e['within_5pct'])}, within 10% {_pct(e['within_10pct'])}, "
                      f"Kendall tau {num(e['kendall_tau'], '.2f')}")
+    for device, metrics in (rep.get("per_device") or {}).items():
+        lines.append(f"  on {device}: " + "; ".join(f"{n} MAPE {e['mape_pct']:.1f}% (n={e['n']})"
+                                                     for n, e in metrics.items()))
     att = rep["attribution"]
     if att["networks"]:
         lines.append(f"where the sum of blocks differs from the networks (per-layer profiles of {att['networks']} "

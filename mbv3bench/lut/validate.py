@@ -10,6 +10,7 @@ from ..core.output import write_figure
 from ..core.results import Result
 from .fit import attribution
 from .measuring import value_of
+from .devices import label_of
 from .predict import Predictor
 from .stats import errors
 
@@ -31,7 +32,7 @@ def report(doc: dict, results: list[Result], reference: Result | None = None, ro
     for r in ok:
         ms, ci = value_of(r, statistic)
         row = {"variant": r.variant, "measured_ms": ms, "measured_ci95": list(ci), "madds": r.madds,
-               "noisy": r.noisy, "measurement_id": r.id}
+               "noisy": r.noisy, "measurement_id": r.id, "device": label_of(r)}
         for name, p in predictors.items():
             pred = p.predict(r.variant)
             row[f"{name}_ms"], row[f"{name}_ci95"] = pred.ms, list(pred.ci95)
@@ -51,6 +52,12 @@ def report(doc: dict, results: list[Result], reference: Result | None = None, ro
                "rows": rows,
                "metrics": {name: errors([row[f"{name}_{value}"] for row in rows], measured) for name in predictors},
                "attribution": attribution(predictors["raw"], ok)}
+    devices = list(dict.fromkeys(row["device"] for row in rows if row["device"]))
+    if len(devices) > 1:   # a farm's: how wrong the table is on each of its devices
+        doc_out["per_device"] = {
+            d: {name: errors([row[f"{name}_{value}"] for row in rows if row["device"] == d],
+                             [row[f"measured_{value}"] for row in rows if row["device"] == d]) for name in predictors}
+            for d in devices}
     if reference:   # the absolute numbers too: what a reader without a reference compares
         doc_out["metrics_ms"] = {name: errors([row[f"{name}_ms"] for row in rows], [row["measured_ms"] for row in rows])
                                  for name in predictors}
