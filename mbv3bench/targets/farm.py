@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -132,6 +133,8 @@ class FarmTarget(Target):
         self.name, self.address, self.core = profile["name"], options.farm, None
         connect(options.farm)
         self._blobs: dict[str, object] = {}
+        self._sessions: dict[str, object] = {}
+        self._closed = False
         self.activity = [DeviceActivity(d) for n in farm_nodes() for d in n["devices"] if d.profile == self.name]
         if not self.activity:
             raise UserError(f"the farm at {options.farm} has no {self.name} device; `mbv3bench farm status "
@@ -160,8 +163,23 @@ class FarmTarget(Target):
         return self.measure_group(GroupWork(jobs, Protocol(), [j.variant for j in jobs], "instructions"))
 
     def close(self) -> None:
+        """Leaves the cluster, and names each device taken out on the way (the live display that
+        showed it is gone by now)."""
         import ray
 
+        if self._closed:
+            return
+        self._closed = True
+        closing = {r: session.close.remote() for r, session in self._sessions.items()}
+        for resource, ref in closing.items():
+            try:
+                ray.get(ref, timeout=STOP_TIMEOUT_S)
+            except (ray.exceptions.RayError, ray.exceptions.GetTimeoutError):
+                pass   # its node is gone, or it hangs: Ray ends the session as this command leaves
+        for a in self.activity:
+            if a.out:
+                print(f"warning: {a.device.label} ({a.device.host}) was taken out after {a.done} group(s): {a.out}",
+                      file=sys.stderr)
         if ray.is_initialized():
             ray.shutdown()
 
@@ -177,18 +195,24 @@ class FarmTarget(Target):
                                          [path, *(path.with_suffix(s) for s in COMPANION_SUFFIXES)] if p.is_file()]
         return self._blobs[job.artifact]
 
-    def _send(self, run: _Run, activity: DeviceActivity, i: int) -> None:
+    def _session(self, resource: str):
+        """This command's session on the device (an actor holding its resource), made at its first group."""
         import ray
 
-        from .farm_device import measure_on_device
+        from .farm_device import DeviceSession
 
+        if resource not in self._sessions:
+            actor = ray.remote(num_cpus=0, max_restarts=0, max_task_retries=0)(DeviceSession)
+            self._sessions[resource] = actor.options(resources={resource: 1}).remote(resource)
+        return self._sessions[resource]
+
+    def _send(self, run: _Run, activity: DeviceActivity, i: int) -> None:
         group = run.groups[i]
         files = [self._files(j) for j in group.jobs]
         flat = [ref for f in files if f for _, ref in f]
-        task = ray.remote(num_cpus=0, max_retries=0)(measure_on_device)
         token = os.urandom(8).hex()
-        ref = task.options(resources={activity.device.resource: 1}).remote(
-            activity.device.resource, token, group, [[n for n, _ in f] if f else None for f in files], *flat)
+        ref = self._session(activity.device.resource).measure.remote(
+            token, group, [[n for n, _ in f] if f else None for f in files], *flat)
         activity.doing = ", ".join(group.labels)
         run.running[ref] = (activity, i, time.monotonic(), token)
 
@@ -209,7 +233,12 @@ class FarmTarget(Target):
             on_progress(FarmActivity(self.activity, len(run.todo) + len(run.running), self._eta(run)))
 
     def _take_out(self, run: _Run, activity: DeviceActivity, why: str) -> None:
+        import ray
+
         activity.out, activity.doing = why, None
+        session = self._sessions.pop(activity.device.resource, None)
+        if session is not None:
+            ray.kill(session)   # its device, if it lives on, is free for other commands
         for ref, (a, i, *_) in list(run.running.items()):
             if a is activity:
                 del run.running[ref]

@@ -151,46 +151,62 @@ def _stopped_by_key(task: str):
         _internal_kv_del(stop_key(task), namespace=KV_NAMESPACE)
 
 
-def measure_on_device(resource: str, task: str, group: GroupWork, names: list[list[str] | None],
-                      *blobs: bytes) -> dict:
-    """The one task a farm runs: `group` measured on this node's device `resource`, its
-    artifacts from the bytes the command sent (as top-level arguments, so Ray hands over the
-    bytes, not references). {"raws": [...]} with the device named in each raw's device_state
-    ("interrupted": true where the command asked it to stop: what the finished processes
-    measured), or {"error": message, "device_fault": bool} (the device, not the group, failed:
-    it cannot be reached, or went away)."""
-    from ..measure.adaptive import Interrupted
-    from . import open_target
+class DeviceSession:
+    """One command's hold on one device (a Ray actor holding the device's resource while the
+    command runs): the device's target opened once, at the first group, and closed when the
+    command is done, so a group costs what measuring it costs."""
 
-    device = next((d for d in joined_devices() if d.resource == resource), None)
-    if device is None:
-        return {"error": f"this node offers no device {resource}", "device_fault": True}
-    paths = _materialized(names, blobs)
-    jobs = [replace(j, artifact=p) for j, p in zip(group.jobs, paths)]
-    try:
-        target = open_target(device.target_options())
-    except UserError as e:
+    def __init__(self, resource: str):
+        self.resource, self.target = resource, None
+        self.device = next((d for d in joined_devices() if d.resource == resource), None)
+
+    def measure(self, task: str, group: GroupWork, names: list[list[str] | None], *blobs: bytes) -> dict:
+        """`group` measured on the device, its artifacts from the bytes the command sent (as
+        top-level arguments, so Ray hands over the bytes, not references). {"raws": [...]} with
+        the device named in each raw's device_state ("interrupted": true where the command asked
+        it to stop: what the finished processes measured), or {"error": message, "device_fault":
+        bool} (the device, not the group, failed: it cannot be reached, or went away)."""
+        from ..measure.adaptive import Interrupted
+        from . import open_target
+
+        if self.device is None:
+            return {"error": f"this node offers no device {self.resource}", "device_fault": True}
+        paths = _materialized(names, blobs)
+        jobs = [replace(j, artifact=p) for j, p in zip(group.jobs, paths)]
+        try:
+            if self.target is None:
+                self.target = open_target(self.device.target_options())
+        except UserError as e:
+            return {"error": str(e), "device_fault": True}
+        interrupted = False
+        try:
+            with _stopped_by_key(task):
+                raws = self.target.measure_group(replace(group, jobs=jobs))
+        except Interrupted as e:
+            if not isinstance(e.cause, KeyboardInterrupt):
+                return self._lost(e.cause)
+            raws, interrupted = e.raws, True
+        except KeyboardInterrupt:
+            return {"raws": [], "interrupted": True}
+        except DeviceLost as e:
+            return self._lost(e)
+        except UserError as e:
+            return {"error": str(e), "device_fault": False}
+        except Exception as e:   # a bug must reach the command as one line, with the device named
+            return {"error": f"{type(e).__name__}: {one_line(e)}", "device_fault": False}
+        d = self.device
+        for raw in raws:
+            raw.device_state = {**raw.device_state, "serial": d.serial, "host": d.host, "farm_device": d.resource,
+                                "device_label": d.label, **({"core": d.core} if d.core is not None else {})}
+        _count_measured(self.resource, len(raws))
+        return {"raws": raws, "interrupted": interrupted}
+
+    def _lost(self, e: BaseException) -> dict:
+        self.close()
         return {"error": str(e), "device_fault": True}
-    interrupted = False
-    try:
-        with _stopped_by_key(task):
-            raws = target.measure_group(replace(group, jobs=jobs))
-    except Interrupted as e:
-        if not isinstance(e.cause, KeyboardInterrupt):
-            return {"error": str(e.cause), "device_fault": True}
-        raws, interrupted = e.raws, True
-    except KeyboardInterrupt:
-        return {"raws": [], "interrupted": True}
-    except DeviceLost as e:
-        return {"error": str(e), "device_fault": True}
-    except UserError as e:
-        return {"error": str(e), "device_fault": False}
-    except Exception as e:   # a bug must reach the command as one line, with the device named
-        return {"error": f"{type(e).__name__}: {one_line(e)}", "device_fault": False}
-    finally:
-        target.close()
-    for raw in raws:
-        raw.device_state = {**raw.device_state, "serial": device.serial, "host": device.host,
-                            "farm_device": device.resource, "device_label": device.label, **({"core": device.core} if device.core is not None else {})}
-    _count_measured(resource, len(raws))
-    return {"raws": raws, "interrupted": interrupted}
+
+    def close(self) -> None:
+        """The device given back (a phone's files and clock mode); a second call does nothing."""
+        target, self.target = self.target, None
+        if target is not None:
+            target.close()
