@@ -29,6 +29,7 @@ from .farm_device import COMPANION_SUFFIXES, KV_NAMESPACE, RESOURCE_PREFIX, Farm
 POLL_S = 1.0           # how often a command looks for finished groups and nodes that left
 CONNECT_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 30.0      # how long Ctrl-C waits for the devices' tasks to stop
+QUEUED_PER_DEVICE = 2   # groups sent to a device at once: the one it measures and the next
 TRIES_PER_GROUP = 2    # a group's own error is believed once two devices gave it
 
 
@@ -105,7 +106,6 @@ class DeviceActivity:
     device: FarmDevice
     doing: str | None = None        # the group under way
     done: int = 0                   # groups measured
-    busy_s: float = 0.0             # seconds spent on them
     out: str | None = None          # why it was taken out
 
 
@@ -121,7 +121,8 @@ class FarmActivity:
 class _Run:
     groups: list[GroupWork]
     todo: deque = field(default_factory=deque)
-    running: dict = field(default_factory=dict)      # ObjectRef -> (DeviceActivity, group index, started, task)
+    running: dict = field(default_factory=dict)      # ObjectRef -> (DeviceActivity, group index, task), as sent
+    started: float = field(default_factory=time.monotonic)
     failed_on: dict = field(default_factory=dict)    # group index -> {resource: error}
 
 
@@ -213,33 +214,35 @@ class FarmTarget(Target):
         token = os.urandom(8).hex()
         ref = self._session(activity.device.resource).measure.remote(
             token, group, [[n for n, _ in f] if f else None for f in files], *flat)
-        activity.doing = ", ".join(group.labels)
-        run.running[ref] = (activity, i, time.monotonic(), token)
+        run.running[ref] = (activity, i, token)
 
     def _idle(self, run: _Run) -> list[DeviceActivity]:
-        busy = {id(a) for a, *_ in run.running.values()}
-        return [a for a in self.activity if a.out is None and id(a) not in busy]
+        """The devices with room for a group: each has one measuring and the next waiting in its
+        session's queue, so it never waits for the command between groups."""
+        held = [id(a) for a, *_ in run.running.values()]
+        return [a for a in self.activity if a.out is None and held.count(id(a)) < QUEUED_PER_DEVICE]
 
     def _eta(self, run: _Run) -> float | None:
+        """At the rate groups have come back so far."""
         done = sum(a.done for a in self.activity)
-        working = sum(1 for a in self.activity if a.out is None)
-        if not done or not working:
+        if not done:
             return None
-        per_group = sum(a.busy_s for a in self.activity) / done
-        return per_group * (len(run.todo) + len(run.running)) / working
+        return (time.monotonic() - run.started) / done * (len(run.todo) + len(run.running))
 
     def _show(self, run: _Run, on_progress) -> None:
+        for a in self.activity:   # the first group sent to it is the one it measures
+            a.doing = next((", ".join(run.groups[i].labels) for b, i, _ in run.running.values() if b is a), None)
         if on_progress is not None:
             on_progress(FarmActivity(self.activity, len(run.todo) + len(run.running), self._eta(run)))
 
     def _take_out(self, run: _Run, activity: DeviceActivity, why: str) -> None:
         import ray
 
-        activity.out, activity.doing = why, None
+        activity.out = why
         session = self._sessions.pop(activity.device.resource, None)
         if session is not None:
             ray.kill(session)   # its device, if it lives on, is free for other commands
-        for ref, (a, i, *_) in list(run.running.items()):
+        for ref, (a, i, _) in list(run.running.items()):
             if a is activity:
                 del run.running[ref]
                 run.todo.appendleft(i)   # measured again, first, on another device
@@ -251,14 +254,18 @@ class FarmTarget(Target):
         last_check = time.monotonic()
         try:
             while run.todo or run.running:
-                for activity in self._idle(run):
-                    mine = activity.device.resource
-                    untried = [i for i in run.todo if mine not in run.failed_on.get(i, {})
-                               and groups[i].device in (None, mine)]
-                    if untried:
-                        run.todo.remove(untried[0])
-                        on_start(untried[0])
-                        self._send(run, activity, untried[0])
+                sent = True
+                while sent:   # a group to each device with room, round after round
+                    sent = False
+                    for activity in self._idle(run):
+                        mine = activity.device.resource
+                        untried = [i for i in run.todo if mine not in run.failed_on.get(i, {})
+                                   and groups[i].device in (None, mine)]
+                        if untried:
+                            run.todo.remove(untried[0])
+                            on_start(untried[0])
+                            self._send(run, activity, untried[0])
+                            sent = True
                 if not run.running:
                     if any(a.out is None for a in self.activity):
                         # no device left can take the groups left: they failed on every one, or
@@ -271,8 +278,8 @@ class FarmTarget(Target):
                 self._show(run, on_progress)
                 ready, _ = ray.wait(list(run.running), num_returns=1, timeout=POLL_S)
                 for ref in ready:
-                    activity, i, started, _ = run.running.pop(ref)
-                    outcome = self._outcome(run, activity, i, ref, started)
+                    activity, i, _ = run.running.pop(ref)
+                    outcome = self._outcome(run, activity, i, ref)
                     if outcome is not None:
                         yield i, outcome
                 if time.monotonic() - last_check > POLL_S:
@@ -287,12 +294,12 @@ class FarmTarget(Target):
             # given back) and sends what its finished processes measured, which is kept
             from .farm_device import ask_to_stop
 
-            for _, _, _, token in run.running.values():
+            for _, _, token in run.running.values():
                 ask_to_stop(token)
             refs = list(run.running)
             ready = ray.wait(refs, num_returns=len(refs), timeout=STOP_TIMEOUT_S)[0] if refs else []
             for ref in ready:
-                _, i, _, _ = run.running[ref]
+                _, i, _ = run.running[ref]
                 try:
                     answer = ray.get(ref)
                 except ray.exceptions.RayError:
@@ -301,7 +308,7 @@ class FarmTarget(Target):
                     yield i, answer["raws"]
             raise Interrupted([], e) from None
 
-    def _outcome(self, run: _Run, activity: DeviceActivity, i: int, ref, started: float):
+    def _outcome(self, run: _Run, activity: DeviceActivity, i: int, ref):
         """Group i's outcome from `activity`'s device, or None where it is to be measured again."""
         import ray
 
@@ -313,10 +320,8 @@ class FarmTarget(Target):
             self._take_out(run, activity, f"lost: {one_line(e, 120)}")
             run.todo.appendleft(i)
             return None
-        activity.doing = None
         if "raws" in answer:
             activity.done += 1
-            activity.busy_s += time.monotonic() - started
             return answer["raws"]
         if answer["device_fault"]:
             self._take_out(run, activity, answer["error"])

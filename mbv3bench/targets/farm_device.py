@@ -145,6 +145,8 @@ def _stopped_by_key(task: str):
 
     threading.Thread(target=watch, name="farm-stop-watch", daemon=True).start()
     try:
+        if _internal_kv_get(stop_key(task), namespace=KV_NAMESPACE):   # asked while it waited its turn
+            raise KeyboardInterrupt
         yield
     finally:
         done.set()
