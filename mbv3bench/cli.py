@@ -216,7 +216,8 @@ PAPER_HELP = ("The main job (`make run`): every row of Table 3 on LiteRT and ONN
 
 
 @main.command()
-@click.option("--device", default="local", show_default=True, help="A profile in devices/ (or --devices-dir).")
+@click.option("--device", default="local", show_default=True,
+              help="A profile in devices/ (or --devices-dir); with --farm, several (P1,P2): the grid on each.")
 @click.option("--paper", is_flag=True, help=PAPER_HELP)
 @click.option("--report-dir", default="reports/latest", show_default=True, type=click.Path(file_okay=False),
               help="--paper: where the report goes.")
@@ -260,6 +261,11 @@ def run(device, paper, report_dir, export_jobs, models, runtimes, precision, per
     from .ui import console
     from .zoo.spec import split_variant_list
 
+    from .options import each_profile, farm_profiles
+
+    profiles = farm_profiles(device, kw.get("farm"))
+    if profiles:
+        return each_profile(run, profiles, {"json_out": "--json"})
     kind = load_device(device)["kind"]   # a bad device name fails before anything else
     if paper:
         from .report.accuracy import load_accuracy, load_paper_latency

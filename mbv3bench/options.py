@@ -4,6 +4,8 @@ reach a phone) and the one object they make, runner.MeasureOptions. One definiti
 defaults may differ (a lookup table measures ~100 blocks)."""
 from __future__ import annotations
 
+import sys
+
 import click
 
 from .targets.android.transport import MODES as TRANSPORTS
@@ -165,3 +167,54 @@ def target_inputs(device: str | None, kw: dict) -> dict:
 
     return {"the device profile": device and find_yaml(device_dirs(), device),
             "--benchmark-binary": kw.get("benchmark_binary"), "--executorch-runner": kw.get("executorch_runner")}
+
+
+def farm_profiles(device: str, farm: str | None) -> list[str] | None:
+    """`--device P1,P2 --farm ADDRESS`: the profiles, each of which measures the whole grid (one
+    after the other, each over all its devices); None where --device names one."""
+    from .targets.profiles import load_device
+
+    if "," not in device:
+        return None
+    profiles = list(dict.fromkeys(p.strip() for p in device.split(",")))
+    if farm is None:
+        raise UserError(f"--device {device}: several profiles need --farm (one device measures one grid)")
+    for p in profiles:
+        load_device(p)   # a bad name fails before any profile is measured
+    return profiles
+
+
+def per_profile(path: str | None, profile: str) -> str | None:
+    """An output of one profile's grid among several: NAME.PROFILE.EXT beside NAME.EXT."""
+    from pathlib import Path
+
+    if path is None:
+        return None
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}.{profile}{p.suffix}"))
+
+
+def each_profile(command, profiles: list[str], outputs: dict[str, str]) -> None:
+    """The click command again for each profile, its outputs (parameter: option) named per profile
+    and every one checked first; stops at the first that is interrupted or fails to store, and
+    exits with the worst code."""
+    from .core.output import check_output
+
+    ctx = click.get_current_context()
+    for option, flag in outputs.items():
+        for p in profiles:
+            if ctx.params.get(option):
+                check_output(flag, per_profile(ctx.params[option], p))
+    worst = 0
+    for p in profiles:
+        click.echo(f"== {p} ==", err=True)
+        try:
+            ctx.invoke(command, **{**ctx.params, "device": p,
+                                   **{o: per_profile(ctx.params.get(o), p) for o in outputs}})
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+            if code in (3, 130):
+                raise
+            worst = max(worst, code)
+    if worst:
+        sys.exit(worst)

@@ -205,3 +205,27 @@ def test_a_farm_address_nothing_listens_on_is_one_line(cli, tmp_path):
     assert code == 2 and err.count("\n") == 1 and f"cannot reach the farm at 127.0.0.1:{port}" in err
     code, out, err = cli("farm", "status", "nowhere")
     assert code == 2 and "is not HOST:PORT" in err
+    code, out, err = cli("run", "--device", "pixel3,pixel4", "--models", "mobilenet_v3_small")
+    assert code == 2 and "several profiles need --farm" in err
+
+
+def test_several_profiles_each_get_the_whole_table(cluster, phones, tmp_path):
+    from adb_double import AdbDeviceDouble
+
+    with AdbDeviceDouble(serial="FARM0004", model="Pixel 4", soc="sm8150") as pixel4:
+        join = cluster.join("--device", "pixel4", "--serial", pixel4.address, "--transport", "direct",
+                            "--benchmark-binary", str(FAKE_BENCHMARK))
+        try:
+            code, out, err = _finish(cluster.command(
+                "lut", "build", "--space", SPACE, "--res", "64", "--runtime", "litert", "--device", "pixel3,pixel4",
+                "--farm", cluster.address, "-o", str(tmp_path / "t.json"), "--db", str(tmp_path / "t.sqlite"),
+                *PROTOCOL))
+        finally:
+            cluster.leave(join)
+    assert code == 0, err
+    by = {}
+    for profile in ("pixel3", "pixel4"):
+        doc = json.loads((tmp_path / f"t.{profile}.json").read_text())
+        assert doc["device"]["name"] == profile and len(doc["blocks"]) == BLOCKS
+        by[profile] = {b["measured_by"]["serial"] for b in doc["blocks"].values()}
+    assert by == {"pixel3": set(phones), "pixel4": {pixel4.address}}

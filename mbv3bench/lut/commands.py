@@ -124,7 +124,9 @@ def sample_command(space, count, seed, res):
 @click.option("--res", "resolutions", required=True, help="Comma-separated resolutions, e.g. 160 or 160,192,224.")
 @click.option("--runtime", default="litert", show_default=True, help=" | ".join(RUNTIMES))
 @click.option("--precision", default="fp32", show_default=True, help=" | ".join(PRECISIONS))
-@click.option("--device", default="local", show_default=True, help="A profile in devices/ (or --devices-dir).")
+@click.option("--device", default="local", show_default=True,
+              help="A profile in devices/ (or --devices-dir); with --farm, several (P1,P2): a table of each, "
+                   "OUTPUT.P1.json ...")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The table (JSON).")
 @click.option("--resume", is_flag=True, help="Take the blocks the store has for the same settings from it.")
 @click.option("--fit", "fit_n", default=0, show_default=True, type=click.IntRange(min=0),
@@ -153,6 +155,11 @@ def build_command(space, resolutions, runtime, precision, device, output, resume
     from . import table
     from .measuring import Measuring
 
+    from ..options import each_profile, farm_profiles
+
+    profiles = farm_profiles(device, kw.get("farm"))
+    if profiles:
+        return each_profile(build_command, profiles, {"output": "-o"})
     device_runtimes(load_device(device)["kind"], device, [runtime])
     res = _ints(resolutions, "--res")
     read = {f"the spec of {space}": spec_path(space), **target_inputs(device, kw)}
