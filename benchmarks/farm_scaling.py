@@ -96,9 +96,13 @@ def overhead(cluster, folder: Path, binary: Path) -> dict:
         join = cluster.join("--device", "pixel3", *phone_args(phone, binary))
         try:
             farm = build(cluster, folder, "farm-one", "--farm", cluster.address)
+            # what a farm costs once per command (joining the cluster, finding its devices), beyond a
+            # command's own start
+            start = min(timed(cluster, "farm", "status", cluster.address)[0] for _ in range(3))
+            plain = min(timed(cluster, "--version")[0] for _ in range(3))
         finally:
             cluster.leave(join)
-    return {"direct_s": direct, "farm_s": farm}
+    return {"direct_s": direct, "farm_s": farm, "farm_start_s": start - plain}
 
 
 def ratio(cluster, folder: Path, name: str, *target) -> dict:
@@ -149,14 +153,17 @@ def main() -> None:
     one = walls.get(1)
     doc = {"space": SPACE, "res": int(RES), "blocks": blocks, "invoke_ms": args.invoke_ms, "protocol": PROTOCOL,
            "walls_s": walls, "efficiency": {n: one / (n * t) for n, t in walls.items()} if one else {},
-           "overhead_ms_per_cell": 1000 * (over["farm_s"] - over["direct_s"]) / blocks, **over, "ratios": pairs,
+           "overhead_ms_per_cell": 1000 * (over["farm_s"] - over["direct_s"]) / blocks,
+           "overhead_ms_per_cell_after_start": 1000 * (over["farm_s"] - over["direct_s"] - over["farm_start_s"]) / blocks,
+           **over, "ratios": pairs,
            "cores": len(os.sched_getaffinity(0)), "loadavg": os.getloadavg()}
     print(f"\n{blocks} blocks of {SPACE} at res {RES}, invokes of {args.invoke_ms:g} ms, {doc['cores']} cores\n")
     print("| phones | wall s | efficiency |\n|---|---|---|")
     for n, t in walls.items():
         print(f"| {n} | {t:.1f} | {doc['efficiency'].get(n, float('nan')):.2f} |")
     print(f"\nfarm overhead: {doc['overhead_ms_per_cell']:.0f} ms per cell (direct {over['direct_s']:.1f} s, "
-          f"farm of one {over['farm_s']:.1f} s)\n")
+          f"farm of one {over['farm_s']:.1f} s); {over['farm_start_s']:.1f} s of it once per command (joining "
+          f"the cluster, finding its devices), {doc['overhead_ms_per_cell_after_start']:.0f} ms per cell beyond\n")
     print("| naive/fused | ratio | 95% interval |\n|---|---|---|")
     for how, rs in pairs.items():
         for r in rs:
