@@ -12,17 +12,16 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from mbv3bench.commands.farm import NODE_PORTS, free_ports
+
 CLONE_NEWNET = 0x40000000
 START_TIMEOUT_S = 180.0
-HEAD_PORTS = ("node-manager-port", "object-manager-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
-              "runtime-env-agent-port", "metrics-export-port")
 
 
 class NoNamespace(Exception):
@@ -44,16 +43,6 @@ def loopback_namespace():
                 raise OSError(ctypes.get_errno(), "setns back to the machine's network namespace")
     finally:
         os.close(original)
-
-
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def _stop_group(proc: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 60) -> None:
@@ -89,7 +78,7 @@ class Cluster:
         self.port = free_ports(1)[0]
         self.address = f"127.0.0.1:{self.port}"
         log = folder / "head.log"
-        ports = [f"--{n}={p}" for n, p in zip(HEAD_PORTS, free_ports(len(HEAD_PORTS)))]
+        ports = [f"--{n}={p}" for n, p in zip(NODE_PORTS, free_ports(len(NODE_PORTS)))]
         with open(log, "wb") as out:
             self.head = subprocess.Popen(
                 [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", f"--port={self.port}", "--num-cpus=0",

@@ -22,8 +22,9 @@ pytest.importorskip("ray")
 SPACES = REPO / "tests" / "fixtures" / "spaces"
 SPACE = "farm_space"
 BLOCKS = 10   # farm_space's distinct blocks at res 64
-PROTOCOL = ["--runs", "3", "--min-secs", "0", "--warmup-runs", "1", "--warmup-secs", "0", "--processes", "1",
-            "--target-ci", "0", "--retries", "0", "--export-jobs", "2"]
+MEASURING = ["--runs", "3", "--min-secs", "0", "--warmup-runs", "1", "--warmup-secs", "0", "--processes", "1",
+             "--target-ci", "0", "--export-jobs", "2"]
+PROTOCOL = [*MEASURING, "--retries", "0"]   # lut build's
 COMMAND_TIMEOUT_S = 900
 
 
@@ -104,6 +105,19 @@ def test_status_lists_both_phones_idle(cluster, phones):
     assert sorted(d["serial"] for d in devices) == sorted(phones)
     assert {d["profile"] for d in devices} == {"pixel3"} and {d["state"] for d in devices} == {"idle"}
     assert len({n["node_id"] for n in json.loads(out)["nodes"]}) == 2   # two joins on one host: two nodes
+
+
+def test_a_run_says_which_farm_and_devices_measured_it(cluster, phones, tmp_path):
+    code, out, err = _finish(cluster.command(
+        "run", "--models", f"{SPACE}:block=stem,res=64", "--device", "pixel3", "--farm", cluster.address,
+        "--db", str(tmp_path / "r.sqlite"), "--out-dir", str(tmp_path), "--json", str(tmp_path / "r.json"),
+        *MEASURING))
+    assert code == 0, err
+    header = " ".join(out.split())
+    assert f"pixel3 on the farm at {cluster.address} (2 device(s):" in header and "core None" not in header
+    assert all(serial in header for serial in phones)
+    (result,) = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert result["device_state"]["serial"] in phones
 
 
 def test_build_spreads_blocks_over_both_phones_and_misses_none(cluster, phones, tmp_path):

@@ -48,7 +48,8 @@ def _options(f):
     return f
 
 
-def _free_ports(n: int) -> list[int]:
+def free_ports(n: int) -> list[int]:
+    """n ports free on loopback now (Ray binds them on every interface)."""
     sockets = [socket.socket() for _ in range(n)]
     try:
         for s in sockets:
@@ -59,7 +60,7 @@ def _free_ports(n: int) -> list[int]:
             s.close()
 
 
-def _devices(address, device, serials, core, transport, binaries: dict, cooldown_secs) -> list:
+def _devices(device, serials, core, transport, binaries: dict, cooldown_secs) -> list:
     """The devices this join offers, each checked by opening it (a phone that cannot be reached,
     or a core this host lacks, fails here, before the cluster hears of it)."""
     from ..options import target_options
@@ -68,8 +69,6 @@ def _devices(address, device, serials, core, transport, binaries: dict, cooldown
     from ..targets.profiles import load_device
 
     kind = load_device(device)["kind"]
-    if kind == "local" and serials:
-        raise UserError(f"--serial is a phone's option; device {device} is not a phone")
     # each phone binary's host path (`binaries`: by its option's name), absolute: Ray's workers run elsewhere
     binaries = {name: str(Path(path).resolve()) if path else None for name, path in binaries.items()}
     devices = []
@@ -90,7 +89,7 @@ def _devices(address, device, serials, core, transport, binaries: dict, cooldown
 def _start_node(address: str, devices: list, log) -> subprocess.Popen:
     from ..targets.farm_device import DEVICES_ENV
 
-    ports = [f"--{name}={port}" for name, port in zip(NODE_PORTS, _free_ports(len(NODE_PORTS)))]
+    ports = [f"--{name}={port}" for name, port in zip(NODE_PORTS, free_ports(len(NODE_PORTS)))]
     env = {**os.environ, DEVICES_ENV: json.dumps([d.to_json() for d in devices]), "RAY_USAGE_STATS_ENABLED": "0"}
     # num-cpus 0: nothing but the farm's own tasks (which ask for no CPU) runs beside the devices
     command = [sys.executable, "-m", "ray.scripts.scripts", "start", f"--address={address}", "--num-cpus=0",
@@ -132,9 +131,12 @@ def join(address, device, serial, core, transport, benchmark_binary, executorch_
     """Offer this host's devices to the Ray cluster at ADDRESS (HOST:PORT of its head), until
     Ctrl-C or SIGTERM. Each device measures one thing at a time."""
     from ..targets.farm import check_reachable
+    from ..targets.profiles import load_device
 
+    if load_device(device)["kind"] == "local" and serial:   # what was typed, before anything is reached
+        raise UserError(f"--serial is a phone's option; device {device} is not a phone")
     check_reachable(address)
-    devices = _devices(address, device, serial, core, transport,
+    devices = _devices(device, serial, core, transport,
                        {"benchmark_binary": benchmark_binary, "executorch_runner": executorch_runner}, cooldown_secs)
     folder = Path(tempfile.mkdtemp(prefix="mbv3bench-join-"))
     log_path = folder / "ray-start.log"
@@ -150,7 +152,7 @@ def join(address, device, serial, core, transport, benchmark_binary, executorch_
         _leave(node)
         click.echo(f"left the farm at {address}")
     finally:
-        _leave(node)
+        _leave(node)   # whatever ended the join (a second call does nothing)
 
 
 @farm.command("status")

@@ -13,15 +13,21 @@ from ..core.results import Result
 
 def describe(device: dict, protocol, threads: int, metric: str = "time") -> str:
     """One line on how the numbers below were measured."""
-    where = device.get("cpu_model") or device.get("model") or device["name"]
+    if device.get("kind") == "farm":   # each device pins its own core; which measured what is per result
+        labels = ", ".join(d["label"] for d in device.get("devices", []))
+        place = (f"{device['name']} on the farm at {device['farm']} ({len(device.get('devices', []))} device(s): "
+                 f"{labels}; each on the core its join pinned)")
+    else:
+        where = device.get("cpu_model") or device.get("model") or device["name"]
+        place = f"{device['name']} ({where}), core {device.get('core')}"
     if metric == "instructions":
-        return (f"{device['name']} ({where}), core {device.get('core')}, {threads} thread(s); instructions retired "
+        return (f"{place}, {threads} thread(s); instructions retired "
                 "inside each invoke (the counter is named per row), the first invokes dropped as warm-up")
-    local = device.get("kind") == "local"
+    local = device.get("device_kind", device.get("kind")) == "local"
     block = f"blocks of {protocol.block_runs} invokes" if local else "one benchmark_model run per cell"
     until = (f"until every 95% interval is within +-{protocol.target_ci:g}% or {protocol.max_secs:g} s per group"
              if protocol.target_ci else f"{protocol.max_secs:g} s per group at most")
-    return (f"{device['name']} ({where}), core {device.get('core')}, {threads} thread(s); the cells of one process "
+    return (f"{place}, {threads} thread(s); the cells of one process "
             f"({', '.join(SHARED_WORKER_RUNTIMES)} share one; others, one each) interleaved in rounds ({block}), >= {protocol.runs} runs and >= {protocol.min_secs:g} s per "
             f"{'process' if local else 'run'} after >= {protocol.warmup_runs} warm-up runs, >= {protocol.processes} "
             f"{'processes' if local else 'rounds'}, {until}; each cell by the {protocol.statistic} of its "

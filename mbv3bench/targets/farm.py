@@ -131,7 +131,7 @@ class FarmTarget(Target):
     parallel = True
 
     def __init__(self, profile: dict, options: TargetOptions):
-        self.name, self.address, self.core = profile["name"], options.farm, None
+        self.name, self.address, self.core, self.device_kind = profile["name"], options.farm, None, profile["kind"]
         connect(options.farm)
         self._blobs: dict[str, object] = {}
         self._sessions: dict[str, object] = {}
@@ -142,9 +142,9 @@ class FarmTarget(Target):
                             f"{options.farm}` lists what it has, `mbv3bench farm join` adds one")
 
     def describe(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "farm": self.address,
-                "devices": [{"serial": a.device.serial, "host": a.device.host, "core": a.device.core}
-                            for a in self.activity]}
+        return {"name": self.name, "kind": self.kind, "device_kind": self.device_kind, "farm": self.address,
+                "devices": [{"label": a.device.label, "serial": a.device.serial, "host": a.device.host,
+                             "core": a.device.core} for a in self.activity]}
 
     def state(self) -> dict:
         """Each measurement carries its own device's state; the farm itself has none to read."""

@@ -74,7 +74,7 @@ def joined_devices() -> list[FarmDevice]:
 
 def node_devices() -> dict:
     """What a node offers, for `farm status` and a command looking for devices."""
-    return {"host": socket.gethostname(), "pid": os.getpid(),
+    return {"host": socket.gethostname(),
             "devices": [{**d.to_json(), "measured": measured_count(d.resource)} for d in joined_devices()]}
 
 
