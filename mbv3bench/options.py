@@ -172,6 +172,7 @@ def target_inputs(device: str | None, kw: dict) -> dict:
 def farm_profiles(device: str, farm: str | None) -> list[str] | None:
     """`--device P1,P2 --farm ADDRESS`: the profiles, each of which measures the whole grid (one
     after the other, each over all its devices); None where --device names one."""
+    from .targets.farm import check_profiles
     from .targets.profiles import load_device
 
     if "," not in device:
@@ -181,6 +182,7 @@ def farm_profiles(device: str, farm: str | None) -> list[str] | None:
         raise UserError(f"--device {device}: several profiles need --farm (one device measures one grid)")
     for p in profiles:
         load_device(p)   # a bad name fails before any profile is measured
+    check_profiles(farm, profiles)   # and so does a profile no device of the farm offers
     return profiles
 
 

@@ -208,6 +208,14 @@ def test_a_farm_without_the_profile_is_refused_before_measuring(cluster, tmp_pat
     assert not (tmp_path / "r.sqlite").exists() or not _stored(tmp_path / "r.sqlite")
 
 
+def test_several_profiles_one_of_which_has_no_device_measure_none(cluster, phones, tmp_path):
+    code, out, err = _finish(cluster.command("run", "--farm", cluster.address, "--device", "pixel3,pixel4",
+                                             "--models", "mobilenet_v3_small", "--db", str(tmp_path / "r.sqlite")), 300)
+    (line,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 2 and "has no pixel4 device" in line and "pixel3" not in line and "== pixel3 ==" not in err
+    assert not (tmp_path / "r.sqlite").exists() or not _stored(tmp_path / "r.sqlite")
+
+
 def test_a_farm_address_nothing_listens_on_is_one_line(cli, tmp_path):
     import socket
 

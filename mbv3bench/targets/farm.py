@@ -94,6 +94,20 @@ def farm_nodes() -> list[dict]:
     return found
 
 
+def check_profiles(address: str, profiles: list[str]) -> None:
+    """One line, before anything is measured, where the farm has no device of some of PROFILES."""
+    connect(address)
+    offered = {d.profile for n in farm_nodes() for d in n["devices"]}
+    missing = [p for p in profiles if p not in offered]
+    if missing:
+        raise UserError(_none_of(address, missing))
+
+
+def _none_of(address: str, profiles: list[str]) -> str:
+    return (f"the farm at {address} has no {' or '.join(profiles)} device; `mbv3bench farm status {address}` "
+            "lists what it has, `mbv3bench farm join` adds one")
+
+
 def _alive_resources() -> set[str]:
     import ray
 
@@ -138,8 +152,7 @@ class FarmTarget(Target):
         self._closed = False
         self.activity = [DeviceActivity(d) for n in farm_nodes() for d in n["devices"] if d.profile == self.name]
         if not self.activity:
-            raise UserError(f"the farm at {options.farm} has no {self.name} device; `mbv3bench farm status "
-                            f"{options.farm}` lists what it has, `mbv3bench farm join` adds one")
+            raise UserError(_none_of(options.farm, [self.name]))
 
     def describe(self) -> dict:
         return {"name": self.name, "kind": self.kind, "device_kind": self.device_kind, "farm": self.address,
