@@ -13,6 +13,7 @@ import _thread
 import hashlib
 import json
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -93,10 +94,31 @@ def _count_measured(resource: str, cells: int) -> None:
                      namespace=KV_NAMESPACE)
 
 
-def _materialized(names: list[list[str] | None], blobs: tuple[bytes, ...]) -> list[str | None]:
-    """Each job's artifact written into this host's cache (by content), its companions beside it:
-    job j's files are names[j] (None: torch builds its module), their bytes in order in `blobs`."""
-    cache = Path(tempfile.gettempdir()) / f"mbv3bench-farm-{os.getuid()}"
+def session_cache() -> Path:
+    """This worker's folder for the artifacts commands send it, in the host's temporary folder; the
+    folders of workers that are gone (a session killed before it closed) are removed first, so a
+    host's disk holds only what live sessions use."""
+    root = Path(tempfile.gettempdir()) / f"mbv3bench-farm-{os.getuid()}"
+    root.mkdir(parents=True, exist_ok=True)
+    for folder in root.iterdir():
+        if folder.name.isdigit() and not _alive(int(folder.name)):
+            shutil.rmtree(folder, ignore_errors=True)
+    return root / str(os.getpid())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # another user's process
+        return True
+    return True
+
+
+def _materialized(cache: Path, names: list[list[str] | None], blobs: tuple[bytes, ...]) -> list[str | None]:
+    """Each job's artifact written into `cache` (by content), its companions beside it: job j's
+    files are names[j] (None: torch builds its module), their bytes in order in `blobs`."""
     data = iter(blobs)
     paths = []
     for job_names in names:
@@ -104,15 +126,14 @@ def _materialized(names: list[list[str] | None], blobs: tuple[bytes, ...]) -> li
             paths.append(None)
             continue
         files = [(name, next(data)) for name in job_names]
-        digest = hashlib.sha256(files[0][1]).hexdigest()
-        folder = cache / digest
+        folder = cache / hashlib.sha256(files[0][1]).hexdigest()
         folder.mkdir(parents=True, exist_ok=True)
         for name, content in files:
             path = folder / name
             if not path.is_file() or path.stat().st_size != len(content):
-                partial = folder / f".{name}.{os.getpid()}.partial"
+                partial = folder / f".{name}.partial"
                 partial.write_bytes(content)
-                partial.replace(path)   # another worker on this host may be writing the same file
+                partial.replace(path)
         paths.append(str(folder / files[0][0]))
     return paths
 
@@ -161,6 +182,7 @@ class DeviceSession:
     def __init__(self, resource: str):
         self.resource, self.target = resource, None
         self.device = next((d for d in joined_devices() if d.resource == resource), None)
+        self.cache = session_cache()
 
     def measure(self, task: str, group: GroupWork, names: list[list[str] | None], *blobs: bytes) -> dict:
         """`group` measured on the device, its artifacts from the bytes the command sent (as
@@ -173,7 +195,7 @@ class DeviceSession:
 
         if self.device is None:
             return {"error": f"this node offers no device {self.resource}", "device_fault": True}
-        paths = _materialized(names, blobs)
+        paths = _materialized(self.cache, names, blobs)
         jobs = [replace(j, artifact=p) for j, p in zip(group.jobs, paths)]
         try:
             if self.target is None:
@@ -208,7 +230,9 @@ class DeviceSession:
         return {"error": str(e), "device_fault": True}
 
     def close(self) -> None:
-        """The device given back (a phone's files and clock mode); a second call does nothing."""
+        """The device given back (a phone's files and clock mode) and the artifacts sent to it
+        removed; a second call does nothing."""
         target, self.target = self.target, None
+        shutil.rmtree(self.cache, ignore_errors=True)
         if target is not None:
             target.close()
