@@ -7,7 +7,8 @@ changes what is measured.
    device's speed is known and the host's 2 cores are not what is measured. Wall time of the
    measuring (exports are cached first) and scaling efficiency: T1 / (N * TN).
 2. Overhead per cell: the same build on one phone without the farm (the phone reached directly)
-   against through a farm of that one phone: (T_farm - T_direct) / blocks.
+   and through a farm of that one phone, alternated --overhead-pairs times (direct, farm, direct,
+   ..., direct): each farm build minus the mean of the direct builds around it, per block.
 3. Paired ratios: `run` of MobileNetV3-Small fused and naive h-swish on this machine's core, with
    and without a farm of that one local core, interleaved --repeats times: the naive/fused ratio
    and its interval each way.
@@ -15,7 +16,10 @@ changes what is measured.
 Everything runs inside a network namespace with only loopback that this script makes (as the
 tests do: Ray listens on every interface), so it needs root.
 
-    .venv/bin/python benchmarks/farm_scaling.py [--devices 1,2,4] [--invoke-ms 20] [--repeats 2] [--json FILE]
+    .venv/bin/python benchmarks/farm_scaling.py [--devices 1,2,4] [--invoke-ms 20] [--overhead-pairs 3]
+        [--repeats 2] [--json FILE]
+
+--devices "" skips the scaling, --overhead-pairs 0 the overhead and --repeats 0 the ratios.
 """
 from __future__ import annotations
 
@@ -88,21 +92,28 @@ def scaling(cluster, folder: Path, binary: Path, counts: list[int]) -> dict:
     return out
 
 
-def overhead(cluster, folder: Path, binary: Path) -> dict:
+def overhead(cluster, folder: Path, binary: Path, pairs: int) -> dict:
+    """Builds on one phone reached directly and through a farm of it, alternated (direct, farm,
+    direct, farm ...): the host's speed drifts over minutes, so each farm build is compared with
+    the direct builds just before and after it."""
     from adb_double import AdbDeviceDouble
 
+    direct, farm = [], []
     with AdbDeviceDouble(serial="DIRECT01") as phone:
-        direct = build(cluster, folder, "direct", *phone_args(phone, binary))
         join = cluster.join("--device", "pixel3", *phone_args(phone, binary))
         try:
-            farm = build(cluster, folder, "farm-one", "--farm", cluster.address)
+            for k in range(pairs):
+                direct.append(build(cluster, folder, f"direct{k}", *phone_args(phone, binary)))
+                farm.append(build(cluster, folder, f"farm-one{k}", "--farm", cluster.address))
+            direct.append(build(cluster, folder, f"direct{pairs}", *phone_args(phone, binary)))
             # what a farm costs once per command (joining the cluster, finding its devices), beyond a
             # command's own start
             start = min(timed(cluster, "farm", "status", cluster.address)[0] for _ in range(3))
             plain = min(timed(cluster, "--version")[0] for _ in range(3))
         finally:
             cluster.leave(join)
-    return {"direct_s": direct, "farm_s": farm, "farm_start_s": start - plain}
+    return {"direct_s": direct, "farm_s": farm, "farm_start_s": start - plain,
+            "farm_minus_direct_s": [f - (a + b) / 2 for f, a, b in zip(farm, direct, direct[1:])]}
 
 
 def ratio(cluster, folder: Path, name: str, *target) -> dict:
@@ -119,6 +130,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--devices", default="1,2,4")
     ap.add_argument("--invoke-ms", type=float, default=20.0)
+    ap.add_argument("--overhead-pairs", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--json")
     args = ap.parse_args()
@@ -137,8 +149,8 @@ def main() -> None:
             print(f"exporting {blocks} blocks (once: the cache serves every build below)", file=sys.stderr)
             export_all([(vid, "tflite") for _, vid, _, _ in table.plan(SPACE, [int(RES)])],
                        len(os.sched_getaffinity(0)))
-            walls = scaling(cluster, folder, binary, [int(n) for n in args.devices.split(",")])
-            over = overhead(cluster, folder, binary)
+            walls = scaling(cluster, folder, binary, [int(n) for n in args.devices.split(",") if n])
+            over = overhead(cluster, folder, binary, args.overhead_pairs) if args.overhead_pairs else None
             pairs = {"no farm": [], "farm of one": []}
             for _ in range(args.repeats):
                 pairs["no farm"].append(ratio(cluster, folder, f"pair-{len(pairs['no farm'])}"))
@@ -153,17 +165,22 @@ def main() -> None:
     one = walls.get(1)
     doc = {"space": SPACE, "res": int(RES), "blocks": blocks, "invoke_ms": args.invoke_ms, "protocol": PROTOCOL,
            "walls_s": walls, "efficiency": {n: one / (n * t) for n, t in walls.items()} if one else {},
-           "overhead_ms_per_cell": 1000 * (over["farm_s"] - over["direct_s"]) / blocks,
-           "overhead_ms_per_cell_after_start": 1000 * (over["farm_s"] - over["direct_s"] - over["farm_start_s"]) / blocks,
-           **over, "ratios": pairs,
+           "overhead": over and {**over, "ms_per_cell": [1000 * d / blocks for d in over["farm_minus_direct_s"]],
+                                 "ms_per_cell_after_start": [1000 * (d - over["farm_start_s"]) / blocks
+                                                             for d in over["farm_minus_direct_s"]]},
+           "ratios": pairs,
            "cores": len(os.sched_getaffinity(0)), "loadavg": os.getloadavg()}
     print(f"\n{blocks} blocks of {SPACE} at res {RES}, invokes of {args.invoke_ms:g} ms, {doc['cores']} cores\n")
     print("| phones | wall s | efficiency |\n|---|---|---|")
     for n, t in walls.items():
         print(f"| {n} | {t:.1f} | {doc['efficiency'].get(n, float('nan')):.2f} |")
-    print(f"\nfarm overhead: {doc['overhead_ms_per_cell']:.0f} ms per cell (direct {over['direct_s']:.1f} s, "
-          f"farm of one {over['farm_s']:.1f} s); {over['farm_start_s']:.1f} s of it once per command (joining "
-          f"the cluster, finding its devices), {doc['overhead_ms_per_cell_after_start']:.0f} ms per cell beyond\n")
+    if over:
+        o = doc["overhead"]
+        print("\n| pair | direct before s | farm s | direct after s | farm overhead ms per cell | beyond the start |\n"
+              "|---|---|---|---|---|---|")
+        for k, (f, ms, beyond) in enumerate(zip(o["farm_s"], o["ms_per_cell"], o["ms_per_cell_after_start"])):
+            print(f"| {k + 1} | {o['direct_s'][k]:.1f} | {f:.1f} | {o['direct_s'][k + 1]:.1f} | {ms:.0f} | {beyond:.0f} |")
+        print(f"\n{o['farm_start_s']:.1f} s once per command: joining the cluster and finding its devices\n")
     print("| naive/fused | ratio | 95% interval |\n|---|---|---|")
     for how, rs in pairs.items():
         for r in rs:
