@@ -260,7 +260,6 @@ def run(device, paper, report_dir, export_jobs, models, runtimes, precision, per
     from .targets.profiles import load_device
     from .ui import console
     from .zoo.spec import split_variant_list
-
     from .options import each_profile, farm_profiles
 
     profiles = farm_profiles(device, kw.get("farm"))

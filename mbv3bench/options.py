@@ -169,13 +169,13 @@ def target_inputs(device: str | None, kw: dict) -> dict:
             "--benchmark-binary": kw.get("benchmark_binary"), "--executorch-runner": kw.get("executorch_runner")}
 
 
-def farm_profiles(device: str, farm: str | None) -> list[str] | None:
+def farm_profiles(device: str | None, farm: str | None) -> list[str] | None:
     """`--device P1,P2 --farm ADDRESS`: the profiles, each of which measures the whole grid (one
-    after the other, each over all its devices); None where --device names one."""
+    after the other, each over all its devices); None where --device names one (or none)."""
     from .targets.farm import check_profiles
     from .targets.profiles import load_device
 
-    if "," not in device:
+    if not device or "," not in device:
         return None
     profiles = list(dict.fromkeys(p.strip() for p in device.split(",")))
     if farm is None:
@@ -196,13 +196,27 @@ def per_profile(path: str | None, profile: str) -> str | None:
     return str(p.with_name(f"{p.stem}.{profile}{p.suffix}"))
 
 
-def each_profile(command, profiles: list[str], outputs: dict[str, str]) -> None:
+def each_profile(command, profiles: list[str], outputs: dict[str, str], inputs: dict[str, str] | None = None,
+                 one_document: str | None = None) -> None:
     """The click command again for each profile, its outputs (parameter: option) named per profile
-    and every one checked first; stops at the first that is interrupted or fails to store, and
-    exits with the worst code."""
+    and every one checked first, as are its `inputs`, read per profile (a table `lut build` wrote
+    for each); stops at the first that is interrupted or fails to store, and exits with the worst
+    code. `one_document`: the option given that prints one JSON document, which several profiles
+    cannot."""
+    from pathlib import Path
+
     from .core.output import check_output
 
     ctx = click.get_current_context()
+    if one_document:
+        raise UserError(f"{one_document} prints one document: with several profiles (--device "
+                        f"{','.join(profiles)}) use another format, or one profile a command")
+    for option, flag in (inputs or {}).items():
+        for p in profiles:
+            path = per_profile(ctx.params.get(option), p)
+            if path and not Path(path).is_file():
+                raise UserError(f"{flag} {path}: no such file (with several profiles each reads its own, "
+                                "NAME.PROFILE.EXT, as `lut build --device P1,P2` writes them)")
     for option, flag in outputs.items():
         for p in profiles:
             if ctx.params.get(option):
@@ -212,7 +226,7 @@ def each_profile(command, profiles: list[str], outputs: dict[str, str]) -> None:
         click.echo(f"== {p} ==", err=True)
         try:
             ctx.invoke(command, **{**ctx.params, "device": p,
-                                   **{o: per_profile(ctx.params.get(o), p) for o in outputs}})
+                                   **{o: per_profile(ctx.params.get(o), p) for o in {**outputs, **(inputs or {})}}})
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else 1
             if code in (3, 130):

@@ -13,7 +13,7 @@ import pytest
 
 from adb_double import AdbDeviceDouble
 from conftest import FIXTURES, assert_results_doc
-from phone_helpers import OTHER, VARIANT, job, open_on, run_on
+from phone_helpers import FAST, OTHER, VARIANT, job, open_on, run_on
 
 PAPER_LAYERS = {"stem", "last_conv", "pool", "head_conv", "classifier"} | {f"bneck{i}" for i in range(1, 12)}
 ROUNDS = 2    # --processes on a phone (phone_helpers.FAST): rounds of one benchmark_model run per cell
@@ -238,3 +238,19 @@ def test_ingest_rejects_a_non_log(cli, tmp_path):
     assert code == 2
     assert stderr.strip().splitlines() == [
         f"error: {notes}: not a benchmark_model log: no timing line and no operator table found"]
+
+
+@pytest.mark.parametrize("rounds", [1, 2])
+def test_compare_ab_on_a_phone_tests_only_what_has_an_interval(cli, phone, artifact, tmp_path, rounds):
+    summary = tmp_path / "summary.md"
+    code, out, err = cli("compare", "--ab", VARIANT, OTHER, "--device", "pixel3", "--serial", phone.address,
+                         "--db", str(tmp_path / "r.sqlite"), "--format", "json", "--summary", str(summary),
+                         *FAST, "--processes", str(rounds))   # the last --processes counts
+    doc = json.loads(out)
+    (c,) = doc["comparisons"]
+    assert "measured now on pixel3 (Pixel 3), core 4" in doc["what"]
+    if rounds == 1:   # one benchmark_model run of each: no interval, so no verdict either way
+        assert code == 2 and c["verdict"] == "not compared" and c["ratio"] is None and "--processes" in c["how"]
+        assert "not compared" in summary.read_text()
+    else:
+        assert code in (0, 1) and c["verdict"] != "not compared" and None not in c["ci95"], err

@@ -242,12 +242,37 @@ def test_several_profiles_each_get_the_whole_table(cluster, phones, tmp_path):
                 "lut", "build", "--space", SPACE, "--res", "64", "--runtime", "litert", "--device", "pixel3,pixel4",
                 "--farm", cluster.address, "-o", str(tmp_path / "t.json"), "--db", str(tmp_path / "t.sqlite"),
                 *PROTOCOL))
+            assert code == 0, err
+            by = {}
+            for profile in ("pixel3", "pixel4"):
+                doc = json.loads((tmp_path / f"t.{profile}.json").read_text())
+                assert doc["device"]["name"] == profile and len(doc["blocks"]) == BLOCKS
+                by[profile] = {b["measured_by"]["serial"] for b in doc["blocks"].values()}
+            assert by == {"pixel3": set(phones), "pixel4": {pixel4.address}}
+
+            several = ["--device", "pixel3,pixel4", "--farm", cluster.address, "--db", str(tmp_path / "t.sqlite")]
+            # each profile's table validated on its own devices, each its own plot
+            code, out, err = _finish(cluster.command("lut", "validate", "--lut", str(tmp_path / "t.json"), "-n", "1",
+                                                     "--rounds", "1", "--export-jobs", "2", *several))
+            assert code == 0, err
+            assert "measured end to end" in out and [line for line in err.splitlines() if line.startswith("==")] == [
+                "== pixel3 ==", "== pixel4 =="]
+            assert ", pixel3: " in out and ", pixel4: " in out
+            assert all((tmp_path / f"t.{p}-validate-0.png").is_file() for p in ("pixel3", "pixel4"))
+            # A against B on each profile, each table appended to the one summary
+            code, out, err = _finish(cluster.command("compare", "--ab", "farm_space", "farm_space:d=1",
+                                                     "--summary", str(tmp_path / "summary.md"), *MEASURING[:-2], "--processes", "2",
+                                                     *several))   # two rounds: an interval to test
+            assert code in (0, 1), err
+            summary = (tmp_path / "summary.md").read_text()
+            assert summary.index("measured now on pixel3 on the farm") < summary.index("measured now on pixel4 on the farm")
+            assert "not compared" not in summary
+            # refused before anything is measured: a table one profile lacks, one JSON document
+            (tmp_path / "u.pixel3.json").write_text((tmp_path / "t.pixel3.json").read_text())
+            code, _, err = _finish(cluster.command("lut", "validate", "--lut", str(tmp_path / "u.json"), *several), 300)
+            assert code == 2 and f"--lut {tmp_path / 'u.pixel4.json'}: no such file" in err and "==" not in err
+            code, _, err = _finish(cluster.command("lut", "validate", "--lut", str(tmp_path / "t.json"), "--json",
+                                                   *several), 300)
+            assert code == 2 and "--json prints one document" in err
         finally:
             cluster.leave(join)
-    assert code == 0, err
-    by = {}
-    for profile in ("pixel3", "pixel4"):
-        doc = json.loads((tmp_path / f"t.{profile}.json").read_text())
-        assert doc["device"]["name"] == profile and len(doc["blocks"]) == BLOCKS
-        by[profile] = {b["measured_by"]["serial"] for b in doc["blocks"].values()}
-    assert by == {"pixel3": set(phones), "pixel4": {pixel4.address}}

@@ -7,7 +7,8 @@ from pathlib import Path
 from ..core.errors import UserError
 from ..core.registry import FILE_SUFFIXES, check_runtime
 from ..core.results import Result
-from .verdict import Comparison, Ratio, exact_ratio, layer_attribution, verdict
+from ..report.run_table import where_measured
+from .verdict import NOT_COMPARED, Comparison, Ratio, exact_ratio, layer_attribution, verdict
 
 
 def _subject(model: str, runtime: str):
@@ -84,16 +85,17 @@ def compare_ab(a: str, b: str, *, runtimes: list[str], threshold: float, db: str
                     ratio, values = _paired(rb), (ra.headline()[0], rb.headline()[0])
                     if ratio is None:
                         raise UserError(f"{a} and {b} on {runtime} have no paired blocks to compare")
-                v = verdict(ratio, threshold)
+                if None in ratio.ci95:   # paired over one round: nothing to test, so never "unchanged"
+                    ratio = Ratio(None, (None, None), None, "A and B paired in one process (a phone: one round) give no "
+                                                            "interval: measure more of them (--processes)")
+                v = NOT_COMPARED if ratio.value is None else verdict(ratio, threshold)
                 comparisons.append(Comparison(
                     a=ra.variant, b=rb.variant, runtime=runtime, format=rb.format, metric=metric, a_value=values[0],
                     b_value=values[1], ratio=ratio.value, ci95=ratio.ci95, p_value=ratio.p_value, verdict=v,
-                    how=ratio.how, layers=layer_attribution(ra, rb) if v != "unchanged" else []))
+                    how=ratio.how, layers=layer_attribution(ra, rb) if v in ("regression", "improvement") else []))
     finally:
         target.close()
-    where = target.describe()
-    header = {"what": f"{a} (A) vs {b} (B), {metric}, measured now on {where.get('name')} "
-                      f"({where.get('cpu_model') or where.get('model')}), core {where.get('core')}",
+    header = {"what": f"{a} (A) vs {b} (B), {metric}, measured now on {where_measured(target.describe())}",
               "how": comparisons[0].how if comparisons else "", "threshold": threshold, "metric": metric,
               **({"not_stored": f"the measurements are NOT stored in {db} ({'; '.join(not_stored)})"}
                  if not_stored else {})}

@@ -13,7 +13,8 @@ import click
 
 from ..core.errors import UserError, one_line
 from ..core.registry import PROTOCOL
-from ..options import db_option, measure_options, measuring_options, statistic_option, target_inputs
+from ..options import (db_option, each_profile, farm_profiles, measure_options, measuring_options, statistic_option,
+                       target_inputs)
 
 METRICS = ("time", "instructions")
 DEFAULT_THRESHOLD = {"time": 2.0, "instructions": 1.0}   # time: 2x the A-vs-A spread seen here (benchmarks/false_alarms.py)
@@ -72,7 +73,8 @@ def _never_a_regression(command):
 @click.option("--format", "fmt", type=click.Choice(("md", "json", "text")), default="text", show_default=True)
 @click.option("--summary", type=click.Path(dir_okay=False), help="Also append the Markdown table to this file "
               "(e.g. $GITHUB_STEP_SUMMARY).")
-@click.option("--device", default="local", show_default=True, help="--ab: where to measure.")
+@click.option("--device", default="local", show_default=True,
+              help="--ab: where to measure; with --farm, several (P1,P2): A against B on each in turn.")
 @db_option("--ab: the results store the measurements go into (an SQLite file or a PostgreSQL URL).")
 @statistic_option(None, f"Time by this statistic of the block medians: --ab measures by it (default "
                         f"{PROTOCOL.statistic}); saved files are read by it, each result from its blocks "
@@ -88,6 +90,9 @@ def compare(files, ab, runtimes, metric, threshold, reference, fmt, summary, dev
     threshold = (DEFAULT_THRESHOLD[metric] if threshold is None else threshold) / 100
     if ab and files:
         raise UserError("give either two saved files or --ab A B, not both")
+    profiles = farm_profiles(device, kw.get("farm")) if ab else None
+    if profiles:   # --summary gets each profile's table appended, as CI's step summary wants
+        return each_profile(compare, profiles, {}, one_document="--format json" if fmt == "json" else None)
     from ..core.output import check_not_input, check_output
 
     models = {f"--ab {name}": m for name, m in zip("AB", ab or ()) if Path(m).exists()}

@@ -11,8 +11,8 @@ import click
 
 from ..core.errors import UserError
 from ..core.registry import PRECISIONS, PROTOCOL, RUNTIMES
-from ..options import (FARM_OPTION, PHONE_OPTIONS, db_option, measure_options, measuring_options, open_target,
-                       target_inputs, target_options)
+from ..options import (FARM_OPTION, PHONE_OPTIONS, db_option, each_profile, farm_profiles, measure_options,
+                       measuring_options, open_target, target_inputs, target_options)
 
 ROUNDS = 3   # end-to-end measurements of a network, the fastest kept (measuring.py says why)
 # ~100 blocks of well under a millisecond each: a shorter protocol than a network's, so a table
@@ -155,8 +155,6 @@ def build_command(space, resolutions, runtime, precision, device, output, resume
     from . import table
     from .measuring import Measuring
 
-    from ..options import each_profile, farm_profiles
-
     profiles = farm_profiles(device, kw.get("farm"))
     if profiles:
         return each_profile(build_command, profiles, {"output": "-o"})
@@ -228,7 +226,8 @@ def _lut_target(doc: dict, device: str | None, kw: dict):
 
 def _measuring_options(f):
     for opt in reversed([
-        click.option("--device", help="Where to measure (default: the table's device)."),
+        click.option("--device", help="Where to measure (default: the table's device); with --farm, several "
+                                      "(P1,P2): each profile's own table, LUT.P1.json ..."),
         click.option("--core", type=int, help="Core to pin (default: the table's)."),
         DB,
         click.option("--resume", is_flag=True, help="Take what the store has for the same settings from it."),
@@ -256,6 +255,9 @@ def fit_command(lut_path, count, seed, kind, device, db, resume, rounds, export_
     from ..store import Store
     from . import table
 
+    profiles = farm_profiles(device, kw.get("farm"))
+    if profiles:   # each profile's table (T.P1.json ...) gets its own correction
+        return each_profile(fit_command, profiles, {"lut_path": "--lut"}, {"lut_path": "--lut"})
     read = target_inputs(device, kw)
     check_not_input("--db", db.file, read)
     check_output("--lut", lut_path, inputs={"--db": db.file, **read})   # the table is written back in place
@@ -291,6 +293,10 @@ def validate_command(lut_path, count, seed, reference, plot_path, as_json, devic
     from .predict import Predictor
     from .validate import plot, report
 
+    profiles = farm_profiles(device, kw.get("farm"))
+    if profiles:   # each profile's table (T.P1.json ...) against its own devices
+        return each_profile(validate_command, profiles, {"plot_path": "--plot"}, {"lut_path": "--lut"},
+                            one_document="--json" if as_json else None)
     plot_path = Path(plot_path or Path(lut_path).with_suffix("").as_posix() + f"-validate-{seed}.png")
     read = {"--lut": lut_path, **target_inputs(device, kw)}
     check_not_input("--db", db.file, read)

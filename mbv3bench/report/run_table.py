@@ -11,15 +11,19 @@ from ..core.output import num
 from ..core.results import Result
 
 
-def describe(device: dict, protocol, threads: int, metric: str = "time") -> str:
-    """One line on how the numbers below were measured."""
+def where_measured(device: dict) -> str:
+    """The device (a target's describe()) as a header names it: a farm by its devices."""
     if device.get("kind") == "farm":   # each device pins its own core; which measured what is per result
         labels = ", ".join(d["label"] for d in device.get("devices", []))
-        place = (f"{device['name']} on the farm at {device['farm']} ({len(device.get('devices', []))} device(s): "
-                 f"{labels}; each on the core its join pinned)")
-    else:
-        where = device.get("cpu_model") or device.get("model") or device["name"]
-        place = f"{device['name']} ({where}), core {device.get('core')}"
+        return (f"{device['name']} on the farm at {device['farm']} ({len(device.get('devices', []))} device(s): "
+                f"{labels}; each on the core its join pinned)")
+    where = device.get("cpu_model") or device.get("model") or device["name"]
+    return f"{device['name']} ({where}), core {device.get('core')}"
+
+
+def describe(device: dict, protocol, threads: int, metric: str = "time") -> str:
+    """One line on how the numbers below were measured."""
+    place = where_measured(device)
     if metric == "instructions":
         return (f"{place}, {threads} thread(s); instructions retired "
                 "inside each invoke (the counter is named per row), the first invokes dropped as warm-up")
