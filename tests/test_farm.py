@@ -259,6 +259,13 @@ def test_several_profiles_each_get_the_whole_table(cluster, phones, tmp_path):
                 "== pixel3 ==", "== pixel4 =="]
             assert ", pixel3: " in out and ", pixel4: " in out
             assert all((tmp_path / f"t.{p}-validate-0.png").is_file() for p in ("pixel3", "pixel4"))
+            # and each gets a correction fitted on its own devices
+            code, out, err = _finish(cluster.command("lut", "fit", "--lut", str(tmp_path / "t.json"), "-n", "2",
+                                                     "--rounds", "1", "--export-jobs", "2", *several))
+            assert code == 0, err
+            for profile in ("pixel3", "pixel4"):
+                doc = json.loads((tmp_path / f"t.{profile}.json").read_text())
+                assert doc["device"]["name"] == profile and doc["correction"]["fitted_on"]["n"] == 2
             # A against B on each profile, each table appended to the one summary
             code, out, err = _finish(cluster.command("compare", "--ab", "farm_space", "farm_space:d=1",
                                                      "--summary", str(tmp_path / "summary.md"), *MEASURING[:-2], "--processes", "2",
