@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -40,16 +39,6 @@ SPACE, RES = "ofa_mobilenet_v3", "160"
 PROTOCOL = ["--runs", "5", "--min-secs", "0", "--warmup-runs", "1", "--warmup-secs", "0", "--processes", "2",
             "--target-ci", "0", "--retries", "0"]
 PAIR = "mobilenet_v3_small,mobilenet_v3_small:hswish=naive"
-
-
-def fixed_speed_binary(folder: Path, invoke_ms: float) -> Path:
-    text = (REPO / "tests" / "fake_benchmark_model.py").read_text()
-    text, n = re.subn(r"(?m)^FIXED_INVOKE_US = None$", f"FIXED_INVOKE_US = {int(invoke_ms * 1000)}", text)
-    assert n == 1
-    path = folder / "benchmark_model_fixed"
-    path.write_text(text)
-    path.chmod(0o755)
-    return path
 
 
 def timed(cluster, *args) -> tuple[float, str]:
@@ -135,6 +124,7 @@ def main() -> None:
     ap.add_argument("--json")
     args = ap.parse_args()
     from farm_cluster import Cluster, loopback_namespace
+    from phone_helpers import fixed_speed_binary
     from mbv3bench.export.parallel import export_all
     from mbv3bench.lut import table
 

@@ -20,8 +20,18 @@ def farm_lines(activity: FarmActivity) -> list[str]:
              f"device(s){eta}"]
     for a in activity.devices:
         doing = f"out: {a.out}" if a.out else f"measuring {a.doing}" if a.doing else "idle"
+        if a.progress and not a.out:
+            doing += f" ({where_it_stands(a.progress)})"
         lines.append(f"  {a.device.label} ({a.device.host}): {doing}; {a.done} group(s) done")
     return lines
+
+
+def where_it_stands(progress: dict) -> str:
+    """A farm device's group as it said it stands (targets/farm_device.py: device_progress)."""
+    if progress["phase"] != "timing":
+        return f"{progress['phase']}, {progress['elapsed_s']:.0f} s"
+    eta = f", about {progress['eta_s']:.0f} s left" if progress.get("eta_s") is not None else ""
+    return f"{progress['unit']} done: {progress['done']}, {progress['elapsed_s']:.0f} s{eta}"
 
 
 def _ci(est) -> tuple[str, str, str]:

@@ -65,3 +65,16 @@ def build_of(fake: Path, path: Path, **constants) -> Path:
 def older_binary(tmp_path) -> Path:
     """The stand-in as an older build: no --op_profiling_output_mode, no version line."""
     return build_of(FAKE_BENCHMARK, tmp_path / "benchmark_model_old", SUPPORTS_OUTPUT_MODE=False, VERSION_LINE="")
+
+
+def fixed_speed_binary(folder: Path, invoke_ms: float) -> Path:
+    """The fake benchmark_model with every invoke taking `invoke_ms`: a phone of known speed."""
+    import re
+
+    text, n = re.subn(r"(?m)^FIXED_INVOKE_US = None$", f"FIXED_INVOKE_US = {int(invoke_ms * 1000)}",
+                      FAKE_BENCHMARK.read_text())
+    assert n == 1
+    path = folder / "benchmark_model_fixed"
+    path.write_text(text)
+    path.chmod(0o755)
+    return path

@@ -201,6 +201,41 @@ def test_no_device_left_is_one_line_exit_1_and_resume_continues(cluster, tmp_pat
     assert 1 <= len(_stored(db)) < BLOCKS
 
 
+def test_status_says_what_a_busy_device_measures_and_how_far(cluster, tmp_path):
+    from adb_double import AdbDeviceDouble
+    from phone_helpers import fixed_speed_binary
+
+    from mbv3bench.progress import where_it_stands
+
+    def measuring(serial):
+        code, out, err = _finish(cluster.command("farm", "status", cluster.address, "--json"), 120)
+        assert code == 0, err
+        return next(d["measuring"] for n in json.loads(out)["nodes"] for d in n["devices"] if d["serial"] == serial)
+
+    slow = fixed_speed_binary(tmp_path, 200)   # a round of 6 invokes: over a second
+    with AdbDeviceDouble(serial="FARMSLOW") as phone:
+        join = cluster.join("--device", "pixel3", "--serial", phone.address, "--transport", "direct",
+                            "--benchmark-binary", str(slow))
+        try:
+            proc = cluster.command("run", "--farm", cluster.address, "--device", "pixel3", "--models", "farm_space",
+                                   "--no-per-layer", "--db", str(tmp_path / "r.sqlite"), "--out-dir",
+                                   str(tmp_path / "out"), "--runs", "5", "--min-secs", "0", "--warmup-runs", "1",
+                                   "--warmup-secs", "0", "--processes", "6", "--target-ci", "0")
+            seen = None
+            while seen is None and proc.poll() is None:
+                seen = measuring(phone.address)
+            code, out, err = _finish(proc)
+            after = measuring(phone.address)
+        finally:
+            cluster.leave(join)
+    assert code == 0, err
+    assert seen is not None, "the device never said where its group stood"
+    assert seen["labels"] and "farm_space" in seen["labels"][0] and seen["unit"] == "rounds"
+    assert seen["phase"] == "timing" and 1 <= seen["done"] < 6 and seen["elapsed_s"] > 0
+    assert "rounds done: " in where_it_stands(seen)
+    assert after is None   # said no more once the group was done
+
+
 def test_a_farm_without_the_profile_is_refused_before_measuring(cluster, tmp_path):
     code, out, err = _finish(cluster.command("run", "--farm", cluster.address, "--device", "pixel4", "--models",
                                              "mobilenet_v3_small", "--db", str(tmp_path / "r.sqlite")), 300)

@@ -160,7 +160,7 @@ def join(address, device, serial, core, transport, benchmark_binary, executorch_
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(address, as_json):
     """The nodes of the farm at ADDRESS that offer devices, and each device: profile, serial,
-    host, core, idle or busy, cells measured."""
+    host, core, idle or busy, cells measured, and what it is measuring and how far it is."""
     from ..targets.farm import connect, farm_nodes
 
     import ray
@@ -174,7 +174,8 @@ def status(address, as_json):
         {"node_id": n["node_id"], "address": n["address"], "host": n["host"],
          "devices": [{"profile": d.profile, "serial": d.serial, "host": d.host, "core": d.core,
                       "state": "busy" if d.resource in n["busy"] else "idle",
-                      "measured": n["measured"].get(d.resource, 0), "resource": d.resource}
+                      "measured": n["measured"].get(d.resource, 0), "resource": d.resource,
+                      "measuring": n["progress"].get(d.resource)}
                      for d in n["devices"]]} for n in nodes]}
     if as_json:
         from ..core.output import dumps
@@ -182,13 +183,16 @@ def status(address, as_json):
         return click.echo(dumps(doc))
     from rich.table import Table
 
+    from ..progress import where_it_stands
     from ..ui import console
 
     table = Table(title=f"farm at {address}: {len(nodes)} node(s) with devices", title_justify="left")
-    for col in ("node", "host", "device", "serial", "core", "state", "cells measured"):
+    for col in ("node", "host", "device", "serial", "core", "state", "cells measured", "measuring"):
         table.add_column(col)
     for n in doc["nodes"]:
         for d in n["devices"]:
+            now = d["measuring"]
             table.add_row(n["node_id"][:12], d["host"], d["profile"], d["serial"] or "-",
-                          "-" if d["core"] is None else str(d["core"]), d["state"], str(d["measured"]))
+                          "-" if d["core"] is None else str(d["core"]), d["state"], str(d["measured"]),
+                          f"{', '.join(now['labels'])} ({where_it_stands(now)})" if now else "-")
     console().print(table)

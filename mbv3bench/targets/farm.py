@@ -70,7 +70,8 @@ def connect(address: str) -> None:
 
 
 def farm_nodes() -> list[dict]:
-    """Every live node that offers devices: {node_id, host, devices: [FarmDevice...], busy: {resource}, measured}."""
+    """Every live node that offers devices: {node_id, host, devices: [FarmDevice...], busy: {resource},
+    measured: {resource: cells}, progress: {resource: where its group stands, or None}}."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -87,9 +88,11 @@ def farm_nodes() -> list[dict]:
             info = ray.get(ref, timeout=60)
         except Exception:   # it left while we asked
             continue
-        devices = [FarmDevice.from_json({k: v for k, v in d.items() if k != "measured"}) for d in info["devices"]]
+        devices = [FarmDevice.from_json({k: v for k, v in d.items() if k not in ("measured", "progress")})
+                   for d in info["devices"]]
         found.append({"node_id": node["NodeID"], "address": node["NodeManagerAddress"], "host": info["host"],
                       "devices": devices, "measured": {d["resource"]: d["measured"] for d in info["devices"]},
+                      "progress": {d["resource"]: d["progress"] for d in info["devices"]},
                       "busy": {d.resource for d in devices if free.get(d.resource, 0) < 1}})
     return found
 
@@ -119,6 +122,7 @@ class DeviceActivity:
     """One device of a farm as a progress display shows it."""
     device: FarmDevice
     doing: str | None = None        # the group under way
+    progress: dict | None = None    # where it stands, as the device last said (farm_device.device_progress)
     done: int = 0                   # groups measured
     out: str | None = None          # why it was taken out
 
@@ -243,8 +247,11 @@ class FarmTarget(Target):
         return (time.monotonic() - run.started) / done * (len(run.todo) + len(run.running))
 
     def _show(self, run: _Run, on_progress) -> None:
+        from .farm_device import device_progress
+
         for a in self.activity:   # the first group sent to it is the one it measures
             a.doing = next((", ".join(run.groups[i].labels) for b, i, _ in run.running.values() if b is a), None)
+            a.progress = device_progress(a.device.resource) if a.doing and on_progress is not None else None
         if on_progress is not None:
             on_progress(FarmActivity(self.activity, len(run.todo) + len(run.running), self._eta(run)))
 

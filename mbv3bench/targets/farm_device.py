@@ -17,6 +17,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -30,6 +31,7 @@ KV_NAMESPACE = "mbv3bench"
 # files a runtime reads beside an artifact: ExecuTorch's ETRecord maps its ops back to modules
 COMPANION_SUFFIXES = (".etrecord",)
 STOP_POLL_S = 0.5
+PROGRESS_EVERY_S = 1.0   # how often a device says where its group stands
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,8 @@ def joined_devices() -> list[FarmDevice]:
 def node_devices() -> dict:
     """What a node offers, for `farm status` and a command looking for devices."""
     return {"host": socket.gethostname(),
-            "devices": [{**d.to_json(), "measured": measured_count(d.resource)} for d in joined_devices()]}
+            "devices": [{**d.to_json(), "measured": measured_count(d.resource), "progress": device_progress(d.resource)}
+                        for d in joined_devices()]}
 
 
 def measured_count(resource: str) -> int:
@@ -114,6 +117,40 @@ def _alive(pid: int) -> bool:
     except PermissionError:   # another user's process
         return True
     return True
+
+
+def device_progress(resource: str) -> dict | None:
+    """Where the group a device measures stands: {labels, phase, done, unit (what `done` counts:
+    processes or rounds), elapsed_s, eta_s}; None while it measures nothing (or has not said yet)."""
+    from ray.experimental.internal_kv import _internal_kv_get
+
+    value = _internal_kv_get(f"progress:{resource}", namespace=KV_NAMESPACE)
+    return json.loads(value) if value else None
+
+
+class _ProgressToFarm:
+    """measure/adaptive.py's progress of a group, put where the command and `farm status` read it,
+    at most once every PROGRESS_EVERY_S."""
+
+    def __init__(self, resource: str, unit: str):
+        self.key, self.unit, self.said = f"progress:{resource}", unit, 0.0
+
+    def __call__(self, snapshot) -> None:
+        from ray.experimental.internal_kv import _internal_kv_put
+
+        if time.monotonic() - self.said < PROGRESS_EVERY_S and snapshot.phase == "timing":
+            return
+        self.said = time.monotonic()
+        _internal_kv_put(self.key, json.dumps({
+            "labels": snapshot.labels, "phase": snapshot.phase, "done": snapshot.processes, "unit": self.unit,
+            "elapsed_s": round(snapshot.elapsed_s, 1),
+            "eta_s": None if snapshot.eta_s is None else round(snapshot.eta_s, 1)}), overwrite=True,
+            namespace=KV_NAMESPACE)
+
+    def clear(self) -> None:
+        from ray.experimental.internal_kv import _internal_kv_del
+
+        _internal_kv_del(self.key, namespace=KV_NAMESPACE)
 
 
 def _materialized(cache: Path, names: list[list[str] | None], blobs: tuple[bytes, ...]) -> list[str | None]:
@@ -203,9 +240,10 @@ class DeviceSession:
         except UserError as e:
             return {"error": str(e), "device_fault": True}
         interrupted = False
+        progress = _ProgressToFarm(self.resource, "processes" if self.target.kind == "local" else "rounds")
         try:
             with _stopped_by_key(task):
-                raws = self.target.measure_group(replace(group, jobs=jobs))
+                raws = self.target.measure_group(replace(group, jobs=jobs), progress)
         except Interrupted as e:
             if not isinstance(e.cause, KeyboardInterrupt):
                 return self._lost(e.cause)
@@ -218,6 +256,8 @@ class DeviceSession:
             return {"error": str(e), "device_fault": False}
         except Exception as e:   # a bug must reach the command as one line, with the device named
             return {"error": f"{type(e).__name__}: {one_line(e)}", "device_fault": False}
+        finally:
+            progress.clear()
         d = self.device
         for raw in raws:
             raw.device_state = {**raw.device_state, "serial": d.serial, "host": d.host, "farm_device": d.resource,

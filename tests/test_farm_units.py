@@ -1,5 +1,6 @@
-"""A farm host's artifact cache: one folder per session, gone when the session closes or, if it
-was killed, when the next session on that host starts."""
+"""The farm's parts that need no cluster: a host's artifact cache (one folder per session, gone
+when the session closes or, if it was killed, when the next session on that host starts), and how
+the display shows each device."""
 import subprocess
 import sys
 import tempfile
@@ -46,3 +47,24 @@ def test_a_closed_session_leaves_nothing_on_the_host(tmp_root):
     session.close()
     assert not session.cache.exists()
     session.close()
+
+
+def test_the_display_shows_how_far_each_device_is():
+    from mbv3bench.progress import farm_lines
+    from mbv3bench.targets.farm import DeviceActivity, FarmActivity
+    from mbv3bench.targets.farm_device import FarmDevice
+
+    phone = FarmDevice("mbv3bench_device_pixel3_0001", "pixel3", "host-a", serial="PHONE01")
+    core = FarmDevice("mbv3bench_device_local_0002", "local", "host-b", core=3)
+    gone = FarmDevice("mbv3bench_device_pixel3_0003", "pixel3", "host-c", serial="PHONE03")
+    lines = farm_lines(FarmActivity([
+        DeviceActivity(phone, "a, b", done=2, progress={"labels": ["a", "b"], "phase": "timing", "done": 3,
+                                                   "unit": "rounds", "elapsed_s": 12.4, "eta_s": 20.0}),
+        DeviceActivity(core, "c", done=0, progress={"labels": ["c"], "phase": "profiling", "done": 3,
+                                               "unit": "processes", "elapsed_s": 5.0, "eta_s": None}),
+        DeviceActivity(gone, None, done=1, out="its node left the farm", progress=None)], remaining=4, eta_s=60))
+    assert lines == [
+        "farm: 4 group(s) left on 2 device(s), about 60 s to go",
+        "  PHONE01 (host-a): measuring a, b (rounds done: 3, 12 s, about 20 s left); 2 group(s) done",
+        "  host-b core 3 (host-b): measuring c (profiling, 5 s); 0 group(s) done",
+        "  PHONE03 (host-c): out: its node left the farm; 1 group(s) done"]
