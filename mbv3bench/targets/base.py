@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Iterator
+from typing import TYPE_CHECKING, Callable, ClassVar, Iterator
 
 from ..core.errors import DeviceLost, UserError
 from ..core.results import Job, OpRow, RawMeasurement
-from ..measure.adaptive import Interrupted, RoundSink, Snapshot, measure_jobs
 from ..measure.protocol import Protocol
+
+if TYPE_CHECKING:   # measuring pulls in numpy: a command that only parses its options does not wait for it
+    from ..measure.adaptive import RoundSink, Snapshot
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,8 @@ class DeviceTarget(Target):
         """Each job's profiled ops and the profiled run's time, apart from every timed run."""
 
     def measure_groups(self, groups, on_progress=None, on_start=lambda i: None):
+        from ..measure.adaptive import Interrupted, measure_jobs
+
         for i, group in enumerate(groups):
             on_start(i)
             try:
