@@ -262,6 +262,9 @@ def run(device, paper, report_dir, export_jobs, models, runtimes, precision, per
     from .zoo.spec import split_variant_list
     from .options import each_profile, farm_profiles
 
+    if paper and "," in device:
+        raise UserError(f"--paper writes one report of one device: give --device one profile (not {device}), "
+                        "a command each")
     profiles = farm_profiles(device, kw.get("farm"))
     if profiles:
         return each_profile(run, profiles, {"json_out": "--json"})

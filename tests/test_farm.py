@@ -264,6 +264,8 @@ def test_a_farm_address_nothing_listens_on_is_one_line(cli, tmp_path):
     assert code == 2 and "is not HOST:PORT" in err
     code, out, err = cli("run", "--device", "pixel3,pixel4", "--models", "mobilenet_v3_small")
     assert code == 2 and "several profiles need --farm" in err
+    code, out, err = cli("run", "--paper", "--device", "pixel3,pixel4", "--farm", "127.0.0.1:1")
+    assert code == 2 and "--paper writes one report of one device" in err
 
 
 def test_several_profiles_each_get_the_whole_table(cluster, phones, tmp_path):
