@@ -165,6 +165,7 @@ def test_a_join_killed_mid_build_leaves_every_block_to_the_other(cluster, phones
     after = [s["serial"] for _, s, t in rows if t > killed_at]
     assert survivor in after and doomed not in after[1:]   # one result of the dead phone may arrive as it dies
     assert f"warning: {doomed} (" in err and "was taken out" in err
+    assert "(raylet)" not in out   # what Ray says of the dead node goes to stderr, not among the results
 
 
 def test_interrupted_build_resumed_measures_nothing_twice(cluster, phones, tmp_path):

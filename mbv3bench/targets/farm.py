@@ -57,6 +57,7 @@ def connect(address: str) -> None:
     # Ray's core installs C handlers that end the process on SIGTERM at once; the tool's own
     # (core/interrupts.py: stop cleanly, keep what finished) go back in after it
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    _cluster_messages_to_stderr()
     try:
         ray.init(address=address, namespace=KV_NAMESPACE, logging_level=logging.ERROR, log_to_driver=False,
                  configure_logging=True)
@@ -67,6 +68,23 @@ def connect(address: str) -> None:
         for sig, handler in handlers.items():
             if handler is not None:
                 signal.signal(sig, handler)
+
+
+def _cluster_messages_to_stderr() -> None:
+    """What the cluster tells a driver (a node that died, a worker that crashed) Ray 2.60 prints to
+    stdout, where a command's tables and JSON go (its error listener calls print_to_stdstream with
+    is_err False): it goes to stderr instead."""
+    from ray._private import worker
+
+    printer = worker.print_to_stdstream
+    if getattr(printer, "to_stderr", False):
+        return
+
+    def to_stderr(data, ignore_prefix):
+        return printer({**data, "is_err": True}, ignore_prefix)
+
+    to_stderr.to_stderr = True
+    worker.print_to_stdstream = to_stderr
 
 
 def farm_nodes() -> list[dict]:
