@@ -9,7 +9,7 @@ import click
 
 from ..core.errors import UserError
 from ..core.output import check_folder, check_not_input, check_output, write_atomic
-from ..core.registry import FIGURE_FILES, PROTOCOL, check_runtime
+from ..core.registry import FIGURE_FILES, PROTOCOL, RUNTIMES, check_runtime
 from ..options import db_option, measure_options, measuring_options, statistic_option
 
 TABLE_NUMBERS = ("3", "4", "5", "6", "7")
@@ -40,7 +40,7 @@ def _session(db: str, accuracy_file: str | None, *, writes: bool = False):
                    "7: LR-ASPP/R-ASPP segmentation.")
 @click.option("--device", "devices", multiple=True, default=("local",), show_default=True,
               help="Device whose measurements fill the table; repeat for several.")
-@click.option("--runtime", default="litert", show_default=True, help="litert (the paper's TFLite) | onnxruntime | torch.")
+@click.option("--runtime", default="litert", show_default=True, help=" | ".join(RUNTIMES) + " (litert: the paper's TFLite).")
 @click.option("--format", "fmt", type=click.Choice(("md", "csv", "tex", "json")), default="md", show_default=True)
 @db_option()
 @click.option("--accuracy", "accuracy_file", type=click.Path(dir_okay=False), help=ACCURACY_HELP)
