@@ -31,8 +31,9 @@ class _Cli(click.Group):
                 names.insert(0, ctx.info_name)
                 ctx = ctx.parent
             command = f"mbv3bench {' '.join(names)}: " if names else ""
-            # click quotes a bad value whole: a 5,000-digit number must not become the message
-            click.echo(f"error: {command}{cut(e.format_message(), 300)} (see --help)", err=True)
+            # click quotes a bad value whole (a 5,000-digit number must not become the message) and
+            # lists a missing option's choices one per line
+            click.echo(f"error: {command}{cut(' '.join(e.format_message().split()), 300)} (see --help)", err=True)
             sys.exit(2)
         except click.exceptions.Abort:
             click.echo("interrupted", err=True)

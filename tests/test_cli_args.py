@@ -37,6 +37,13 @@ def test_a_measurement_id_past_sqlite_integers_is_one_short_line(cli, tmp_path, 
     assert not (tmp_path / "s.sqlite").exists()
 
 
+def test_a_missing_option_with_choices_is_one_line_naming_them(cli, tmp_path):
+    code, out, err = cli("table", "--db", str(tmp_path / "s.sqlite"))
+    assert code == 2 and err.count("\n") == 1, err
+    assert "Missing option '--paper-table'. Choose from: 3, 4, 5, 6, 7" in err
+    assert not (tmp_path / "s.sqlite").exists()
+
+
 def test_the_largest_sqlite_integer_is_an_id_the_store_is_asked_for(cli, tmp_path):
     code, out, err = cli("show", str(2**63 - 1), "--db", str(tmp_path / "s.sqlite"))
     assert code == 2 and "no measurement 9223372036854775807" in err
